@@ -1,0 +1,113 @@
+"""Finding the access token in a request (RFC 6750 §2.1, RFC 9449 §7.1, RFC 9700 §4.3.2).
+
+Only the ``Authorization`` header is read. A token in the query string is refused (its
+URL ends up in logs and ``Referer``); the body is never read for tokens.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from .context import RequestContext
+from .errors import InvalidRequest, InvalidToken, MissingCredentials
+
+__all__ = ["Credentials", "check_syntax", "extract_credentials"]
+
+# RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="
+_B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """The scheme (``Bearer`` or ``DPoP``, canonical case) and the token it carries."""
+
+    scheme: str
+    token: str = ""
+    #: The whole header value, for :func:`check_syntax`.
+    header: str = field(default="", repr=False)
+
+    def __repr__(self) -> str:  # never show the token
+        return f"Credentials(scheme={self.scheme!r}, token=<{len(self.token)} chars>)"
+
+
+def _query_has_token(query_string: str) -> bool:
+    if "access_token" not in query_string:
+        return False
+    return any(key == "access_token" for key, _ in parse_qsl(query_string, keep_blank_values=True))
+
+
+def check_syntax(credentials: Credentials) -> None:
+    """Refuse control characters in the header and a token that is not a b64token.
+
+    Split from :func:`extract_credentials` so that a token found in the verified-token
+    cache (which passed this check when it was stored) does not pay for it again.
+    """
+    if _CONTROL.search(credentials.header):
+        raise InvalidRequest(
+            "the Authorization header contains control characters", reason="malformed_header"
+        )
+    if not _B64TOKEN.fullmatch(credentials.token):
+        raise InvalidRequest(
+            "the access token contains characters a token cannot have", reason="malformed_header"
+        )
+
+
+def extract_credentials(
+    ctx: RequestContext,
+    *,
+    dpop: bool = False,
+    max_token_bytes: int = 16 * 1024,
+    strict: bool = True,
+) -> Credentials:
+    """The credentials of ``ctx``, or the RFC 6750 error that refuses the request.
+
+    ``dpop``: the ``DPoP`` scheme is accepted beside ``Bearer``. The scheme name is
+    case-insensitive and one or more spaces may follow it. ``strict=False`` leaves the
+    character checks to a later :func:`check_syntax` call.
+    """
+    values = ctx.header_values("authorization")
+    in_query = _query_has_token(ctx.query_string) if ctx.query_string else False
+    if not values:
+        if in_query:
+            raise MissingCredentials(
+                "access tokens in the query string are not accepted; "
+                "send it in the Authorization header",
+                reason="token_in_query",
+            )
+        raise MissingCredentials("no access token was sent", reason="missing_credentials")
+    if len(values) > 1:
+        raise InvalidRequest("more than one Authorization header", reason="duplicate_header")
+    value = values[0]
+    scheme, _, rest = value.strip(" ").partition(" ")
+    lowered = scheme.lower()
+    if lowered == "bearer":
+        scheme = "Bearer"
+    elif lowered == "dpop" and dpop:
+        scheme = "DPoP"
+    else:
+        raise MissingCredentials(
+            "the Authorization scheme is not supported", reason="unsupported_scheme"
+        )
+    token = rest.lstrip(" ")
+    if not token:
+        raise InvalidRequest(f"the {scheme} scheme carries no token", reason="malformed_header")
+    if in_query:
+        raise InvalidRequest(
+            "the access token was sent both in the header and in the query string",
+            reason="token_in_header_and_query",
+        )
+    if " " in token:
+        raise InvalidRequest(
+            "the Authorization header carries more than one token", reason="malformed_header"
+        )
+    if len(token) > max_token_bytes:
+        raise InvalidToken(
+            f"the access token is larger than {max_token_bytes} bytes", reason="token_too_large"
+        )
+    credentials = Credentials(scheme, token, value)
+    if strict:
+        check_syntax(credentials)
+    return credentials

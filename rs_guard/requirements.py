@@ -1,0 +1,160 @@
+"""Route requirements: what a verified token must grant, written once for every framework.
+
+A requirement is a plain callable ``(AccessToken) -> None`` that raises
+:class:`~rs_guard.errors.InsufficientScope` (403). Framework adapters wrap these in
+decorators and dependencies; they never re-implement a check.
+
+``all_of``/``any_of`` test :attr:`AccessToken.granted`: the ``scope`` claim, or the
+``permissions`` claim when the API's dialect is ``*_authz`` with ``enforce_policies``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import InsufficientScope
+from .token import AccessToken
+
+__all__ = [
+    "Requirement",
+    "all_of",
+    "any_of",
+    "check_all",
+    "claim_equals",
+    "claim_includes",
+    "claim_matches",
+    "clients_only",
+    "permissions",
+    "users_only",
+]
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Requirement:
+    """One check of a token, with the scopes it names (for ``scope=`` and OpenAPI)."""
+
+    check: Callable[[AccessToken], None]
+    scopes: tuple[str, ...] = ()
+    description: str = ""
+
+    def __call__(self, token: AccessToken) -> None:
+        self.check(token)
+
+
+def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
+    if isinstance(values, str):
+        raise TypeError(f"{what} takes scope names, not one string; write {what}({values!r})")
+    names = tuple(values)
+    for name in names:
+        if not isinstance(name, str) or not name or " " in name:
+            raise ValueError(f"{what}: {name!r} is not a scope name")
+    return names
+
+
+def all_of(*scopes: str) -> Requirement:
+    """Every one of ``scopes`` must be granted."""
+    needed = _names(scopes, "all_of")
+
+    def check(token: AccessToken) -> None:
+        missing = [s for s in needed if s not in token.granted]
+        if missing:
+            raise InsufficientScope(
+                f"the token lacks {' '.join(missing)}", required=needed, reason="insufficient_scope"
+            )
+
+    return Requirement(check, needed, f"all of {' '.join(needed)}")
+
+
+def any_of(*scopes: str) -> Requirement:
+    """At least one of ``scopes`` must be granted."""
+    options = _names(scopes, "any_of")
+    if not options:
+        raise ValueError("any_of needs at least one scope")
+
+    def check(token: AccessToken) -> None:
+        if token.granted.isdisjoint(options):
+            raise InsufficientScope(
+                f"the token has none of {' '.join(options)}",
+                required=options,
+                reason="insufficient_scope",
+            )
+
+    return Requirement(check, options, f"any of {' '.join(options)}")
+
+
+def permissions(*names: str) -> Requirement:
+    """Every one of ``names`` must be in the ``permissions`` claim (RBAC), whatever the dialect."""
+    needed = _names(names, "permissions")
+
+    def check(token: AccessToken) -> None:
+        missing = [p for p in needed if p not in token.permissions]
+        if missing:
+            raise InsufficientScope(
+                f"the token lacks the permission {' '.join(missing)}",
+                required=needed,
+                reason="insufficient_permission",
+            )
+
+    return Requirement(check, needed, f"permissions {' '.join(needed)}")
+
+
+def claim_equals(claim: str, value: Any) -> Requirement:
+    """The claim must equal ``value`` (namespaced Auth0 claims work as any other name)."""
+
+    def check(token: AccessToken) -> None:
+        if token.claims.get(claim, _MISSING) != value:
+            raise InsufficientScope(
+                f"the {claim} claim does not have the required value", reason="claim_mismatch"
+            )
+
+    return Requirement(check, (), f"{claim} equals {value!r}")
+
+
+def claim_includes(claim: str, *values: Any) -> Requirement:
+    """The claim (a list, or a space-delimited string) must contain every one of ``values``."""
+
+    def check(token: AccessToken) -> None:
+        present = token.claims.get(claim)
+        items = present.split() if isinstance(present, str) else present
+        if not isinstance(items, list) or any(v not in items for v in values):
+            raise InsufficientScope(
+                f"the {claim} claim does not include what the route requires",
+                reason="claim_mismatch",
+            )
+
+    return Requirement(check, (), f"{claim} includes {values!r}")
+
+
+def claim_matches(predicate: Callable[[AccessToken], bool], description: str) -> Requirement:
+    """A predicate of your own over the token; ``description`` is sent back on refusal."""
+
+    def check(token: AccessToken) -> None:
+        if not predicate(token):
+            raise InsufficientScope(description, reason="claim_mismatch")
+
+    return Requirement(check, (), description)
+
+
+def _subject(clients: bool) -> Requirement:
+    kind = "machine-to-machine clients" if clients else "users"
+
+    def check(token: AccessToken) -> None:
+        if token.is_client is not clients:
+            raise InsufficientScope(f"this route is for {kind} only", reason="wrong_subject_type")
+
+    return Requirement(check, (), f"{kind} only")
+
+
+#: Only client-credentials (machine-to-machine) tokens.
+clients_only = _subject(True)
+#: Only tokens issued to a user.
+users_only = _subject(False)
+
+
+def check_all(token: AccessToken, requirements: Iterable[Requirement]) -> None:
+    for requirement in requirements:
+        requirement.check(token)

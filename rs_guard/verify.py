@@ -1,0 +1,235 @@
+"""Access-token verification: the rules of RFC 7519, RFC 8725 and RFC 9068, no I/O.
+
+Verification is split in two so that a token refused for what it says about itself
+costs no key lookup (and never a key fetch):
+
+1. :meth:`TokenPolicy.precheck` parses the compact JWS strictly and checks the header
+   (``alg`` pinned, ``typ``, ``crit``) and every claim (``iss``, ``aud``, times, types,
+   the dialect's required claims, lifetime ceiling, subject type);
+2. :meth:`TokenPolicy.finish` checks the signature with the key the header names and
+   builds the :class:`~rs_guard.token.AccessToken`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any, NamedTuple
+
+from ._jose import JOSEError, parse_compact_jws
+from .config import GuardConfig
+from .errors import InvalidToken
+from .keys import VerificationKey
+from .token import AccessToken
+
+__all__ = ["TokenPolicy", "UnverifiedToken"]
+
+#: ``typ`` values accepted for the Auth0 dialects (RFC 9068 tokens are accepted too).
+_AUTH0_TYPES = frozenset({"jwt", "application/jwt", "at+jwt", "application/at+jwt"})
+#: RFC 9068 §2.1 and §4: ``typ`` must be ``at+jwt`` (``application/`` prefix allowed).
+_RFC9068_TYPES = frozenset({"at+jwt", "application/at+jwt"})
+#: Claims every dialect requires.
+_BASE_REQUIRED = ("iss", "aud", "exp", "iat", "sub")
+#: RFC 9068 §2.2 adds these.
+_RFC9068_REQUIRED = ("client_id", "jti")
+_STRING_CLAIMS = ("sub", "client_id", "jti", "azp", "gty", "scope")
+_TIME_CLAIMS = ("exp", "nbf", "iat")
+#: Header parameters that change how the signature is to be read; none is supported.
+_UNSUPPORTED_HEADERS = ("crit", "b64", "enc", "zip")
+_EMPTY: frozenset[str] = frozenset()
+
+
+class UnverifiedToken(NamedTuple):
+    """A token whose header and claims passed every check; its signature is next."""
+
+    raw: str
+    header: dict[str, Any]
+    claims: dict[str, Any]
+    signing_input: bytes
+    signature: bytes
+    kid: str | None
+    issuer: str
+
+
+def _number(claims: Mapping[str, Any], name: str) -> float | None:
+    value = claims.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InvalidToken(f"the {name} claim is not a NumericDate", reason="invalid_claim")
+    return float(value)
+
+
+def is_client_token(claims: Mapping[str, Any], rfc9068: bool) -> bool:
+    """A machine-to-machine (client-credentials) token rather than a user's."""
+    sub = claims.get("sub")
+    if claims.get("gty") == "client-credentials":
+        return True
+    if isinstance(sub, str) and sub.endswith("@clients"):
+        return True
+    return rfc9068 and sub is not None and sub == claims.get("client_id")
+
+
+class TokenPolicy:
+    """The verification rules of one :class:`~rs_guard.config.GuardConfig`, precomputed."""
+
+    def __init__(self, config: GuardConfig) -> None:
+        self.config = config
+        self.algorithm = config.algorithm
+        self.issuers = frozenset(config.issuers)
+        self.audiences = frozenset(config.audiences)
+        self.leeway = float(config.leeway)
+        self.max_token_bytes = config.max_token_bytes
+        self.rfc9068 = config.rfc9068
+        self.allowed_types = _RFC9068_TYPES if self.rfc9068 else _AUTH0_TYPES
+        required = list(_BASE_REQUIRED)
+        if self.rfc9068:
+            required += _RFC9068_REQUIRED
+        required += [c for c in config.required_claims if c not in required]
+        self.required = tuple(required)
+        self.lifetime = config.token_lifetime
+        self.uses_permissions = config.uses_permissions
+        sta = config.subject_type_authorization
+        self.deny_users = sta is not None and sta.user == "deny_all"
+        self.deny_clients = sta is not None and sta.client == "deny_all"
+
+    # -- step 1: everything but the signature ------------------------------------------
+
+    def precheck(self, token: str, now: float) -> UnverifiedToken:
+        if len(token) > self.max_token_bytes:
+            raise InvalidToken(
+                f"the access token is larger than {self.max_token_bytes} bytes",
+                reason="token_too_large",
+            )
+        try:
+            jws = parse_compact_jws(token)
+        except JOSEError as exc:
+            raise InvalidToken(f"the access token is malformed: {exc}", reason="malformed") from exc
+        header = jws.header
+        kid = self._check_header(header)
+        claims = jws.payload
+        issuer = self._check_claims(claims, now)
+        return UnverifiedToken(token, header, claims, jws.signing_input, jws.signature, kid, issuer)
+
+    def _check_header(self, header: dict[str, Any]) -> str | None:
+        alg = header.get("alg")
+        if alg != self.algorithm:
+            # RFC 8725 §3.1: the algorithm comes from the settings, never the token.
+            raise InvalidToken(
+                f"the token is signed with {alg!r}; this API accepts {self.algorithm} only",
+                reason="wrong_algorithm",
+            )
+        typ = header.get("typ")
+        if typ is None:
+            if self.rfc9068:
+                raise InvalidToken(
+                    "the token has no typ header; RFC 9068 access tokens are at+jwt",
+                    reason="wrong_type",
+                )
+        elif not isinstance(typ, str) or typ.lower() not in self.allowed_types:
+            raise InvalidToken(
+                f"the token type {typ!r} is not an access token type", reason="wrong_type"
+            )
+        for name in _UNSUPPORTED_HEADERS:
+            if name in header:
+                # RFC 7515 §4.1.11: an extension we do not understand must be refused.
+                raise InvalidToken(
+                    f"the token header uses {name!r}, which is not supported",
+                    reason="unsupported_header",
+                )
+        kid = header.get("kid")
+        if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
+            raise InvalidToken("the token's kid is not a short string", reason="invalid_header")
+        return kid
+
+    def _check_claims(self, claims: dict[str, Any], now: float) -> str:
+        for name in self.required:
+            if name not in claims:
+                raise InvalidToken(f"the token has no {name} claim", reason="missing_claim")
+        issuer = claims["iss"]
+        if not isinstance(issuer, str) or issuer not in self.issuers:
+            raise InvalidToken("the token was issued by another issuer", reason="wrong_issuer")
+        self._check_audience(claims["aud"])
+        leeway = self.leeway
+        exp = _number(claims, "exp")
+        nbf = _number(claims, "nbf")
+        iat = _number(claims, "iat")
+        if exp is not None and now >= exp + leeway:
+            raise InvalidToken("the token has expired", reason="expired")
+        if nbf is not None and now + leeway < nbf:
+            raise InvalidToken("the token is not valid yet", reason="not_yet_valid")
+        if iat is not None and iat > now + leeway:
+            raise InvalidToken("the token was issued in the future", reason="issued_in_future")
+        for name in _STRING_CLAIMS:
+            value = claims.get(name)
+            if value is not None and not isinstance(value, str):
+                raise InvalidToken(f"the {name} claim is not a string", reason="invalid_claim")
+        permissions = claims.get("permissions")
+        if permissions is not None and (
+            not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions)
+        ):
+            raise InvalidToken(
+                "the permissions claim is not a list of strings", reason="invalid_claim"
+            )
+        cnf = claims.get("cnf")
+        if cnf is not None and not isinstance(cnf, dict):
+            raise InvalidToken("the cnf claim is not an object", reason="invalid_claim")
+        if (
+            self.lifetime is not None
+            and exp is not None
+            and iat is not None
+            and exp - iat > self.lifetime + leeway
+        ):
+            raise InvalidToken(
+                "the token lives longer than this API's token_lifetime",
+                reason="lifetime_exceeded",
+            )
+        if self.deny_users or self.deny_clients:
+            client = is_client_token(claims, self.rfc9068)
+            if (client and self.deny_clients) or (not client and self.deny_users):
+                kind = "client (machine-to-machine)" if client else "user"
+                raise InvalidToken(
+                    f"this API does not accept {kind} tokens", reason="subject_type_denied"
+                )
+        return issuer
+
+    def _check_audience(self, aud: Any) -> None:
+        if isinstance(aud, str):
+            if aud in self.audiences:
+                return
+        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+            if not self.audiences.isdisjoint(aud):
+                return
+        else:
+            raise InvalidToken("the aud claim is malformed", reason="invalid_claim")
+        raise InvalidToken("the token is meant for another audience", reason="wrong_audience")
+
+    # -- step 2: the signature ----------------------------------------------------------
+
+    def finish(self, unverified: UnverifiedToken, key: VerificationKey) -> AccessToken:
+        if key.algorithm != self.algorithm or not key.verify(
+            unverified.signing_input, unverified.signature
+        ):
+            raise InvalidToken("the token's signature is not valid", reason="bad_signature")
+        return self.build(unverified)
+
+    def build(self, unverified: UnverifiedToken) -> AccessToken:
+        """The :class:`AccessToken` of a token whose signature was checked."""
+        claims = unverified.claims
+        scope = claims.get("scope")
+        scopes = frozenset(scope.split()) if scope else _EMPTY
+        permissions = frozenset(claims["permissions"]) if claims.get("permissions") else _EMPTY
+        cnf = claims.get("cnf")
+        return AccessToken(
+            unverified.raw,
+            MappingProxyType(claims),
+            MappingProxyType(unverified.header),
+            unverified.issuer,
+            scopes,
+            permissions,
+            permissions if self.uses_permissions else scopes,
+            float(claims["exp"]),
+            MappingProxyType(cnf) if cnf is not None else None,
+            is_client_token(claims, self.rfc9068),
+        )

@@ -1,0 +1,39 @@
+"""Shared fixtures: issuers with keys generated once per session, a settable clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from rs_guard.testing import TokenIssuer
+
+
+class FrozenClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture(scope="session")
+def rs256_issuer() -> TokenIssuer:
+    return TokenIssuer(algorithm="RS256")
+
+
+@pytest.fixture
+def issuer(rs256_issuer: TokenIssuer, clock: FrozenClock) -> TokenIssuer:
+    """The session's RS256 issuer, minting on the test's frozen clock."""
+    rs256_issuer.clock = clock
+    rs256_issuer.token_dialect = "access_token"
+    rs256_issuer.jwks_requests = 0
+    return rs256_issuer
