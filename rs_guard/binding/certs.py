@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from ..config import GuardConfig
 
-__all__ = ["client_cert_from_asgi", "client_cert_from_wsgi", "pem_to_der", "peer_is_trusted"]
+__all__ = ["client_cert_from_asgi", "client_cert_from_wsgi", "peer_is_trusted", "pem_to_der"]
 
 
 def pem_to_der(pem: str | bytes) -> bytes | None:
