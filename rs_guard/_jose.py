@@ -24,10 +24,22 @@ class JOSEError(ValueError):
     """The token is not a well-formed compact JWS; the message says what is wrong."""
 
 
+#: The low bits a last character must leave zero (RFC 4648 §3.5), for length % 4 of 2 and 3.
+_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+_SPARE_BITS = {2: 0x0F, 3: 0x03}
+
+
 def _decode_checked(segment: str) -> bytes:
-    """Decode a segment already known to hold only base64url characters."""
-    if len(segment) % 4 == 1:
+    """Decode a segment already known to hold only base64url characters.
+
+    Non-canonical encodings (unused bits of the last character set) are refused, so that
+    one signed token has exactly one spelling (the verified-token cache is keyed by it).
+    """
+    remainder = len(segment) % 4
+    if remainder == 1:
         raise JOSEError("a segment has an impossible base64url length")
+    if remainder and _ALPHABET.index(segment[-1]) & _SPARE_BITS[remainder]:
+        raise JOSEError("a segment is not canonical base64url")
     raw = segment.encode("ascii").translate(_TO_STD)
     try:
         return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4))

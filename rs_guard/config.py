@@ -66,7 +66,8 @@ def check_url(field_name: str, url: str) -> str:
     try:
         parts = urlsplit(url)
         host = parts.hostname
-    except ValueError as exc:
+        parts.port  # noqa: B018  # raises ValueError for a port out of range
+    except (ValueError, TypeError, AttributeError) as exc:
         raise ConfigError(field_name, f"not a valid URL: {url!r}") from exc
     if parts.scheme not in ("https", "http") or not host:
         raise ConfigError(field_name, f"must be an absolute https URL, got {url!r}")
@@ -149,7 +150,7 @@ class SubjectTypeAuthorization:
     def __post_init__(self) -> None:
         for name in ("user", "client"):
             value = getattr(self, name)
-            if value is not None and value not in SUBJECT_POLICIES:
+            if value is not None and (not isinstance(value, str) or value not in SUBJECT_POLICIES):
                 raise ConfigError(
                     f"subject_type_authorization.{name}.policy",
                     f"must be one of {sorted(SUBJECT_POLICIES)}, got {value!r}",
@@ -198,11 +199,19 @@ class DPoPOptions:
     nonce: bool = False
     #: Seconds a server nonce stays valid.
     nonce_lifetime: float = 300.0
+    #: Secret the nonces are made with; share it between workers (random per guard if unset).
+    nonce_secret: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         bad = [a for a in self.algorithms if a not in ASYMMETRIC_ALGORITHMS]
         if bad or not self.algorithms:
             raise ConfigError("dpop.algorithms", f"asymmetric algorithms only, got {bad}")
+        if not 0 < self.max_age <= 3600 or not 0 <= self.max_future <= 300:
+            raise ConfigError("dpop.max_age", "max_age must be 0-3600 s and max_future 0-300 s")
+        if self.nonce_lifetime < 1:
+            raise ConfigError("dpop.nonce_lifetime", "must be at least 1 second")
+        if self.nonce_secret is not None and len(self.nonce_secret) < 16:
+            raise ConfigError("dpop.nonce_secret", "must be at least 16 characters")
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,7 +294,7 @@ class GuardConfig:
             check_url("issuer_jwks_uris", uri)
 
     def _check_algorithm(self) -> None:
-        if self.algorithm not in SIGNING_ALGORITHMS:
+        if not isinstance(self.algorithm, str) or self.algorithm not in SIGNING_ALGORITHMS:
             raise ConfigError(
                 "signing_alg",
                 f"must be one of {sorted(SIGNING_ALGORITHMS)}, got {self.algorithm!r}",
@@ -305,7 +314,7 @@ class GuardConfig:
             raise ConfigError("token_encryption", "is not available with HS256")
 
     def _check_tokens(self) -> None:
-        if self.token_dialect not in DIALECTS:
+        if not isinstance(self.token_dialect, str) or self.token_dialect not in DIALECTS:
             raise ConfigError(
                 "token_dialect", f"must be one of {sorted(DIALECTS)}, got {self.token_dialect!r}"
             )

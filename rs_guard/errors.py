@@ -188,7 +188,7 @@ def _challenges(exc: RSGuardError, challenge: Challenge) -> list[str]:
         )
         if scheme == target:
             pairs = [("error", exc.error or "invalid_request")]
-            if isinstance(exc, InsufficientScope):
+            if isinstance(exc, InsufficientScope) and exc.required:
                 pairs.append(("scope", " ".join(exc.required)))
             else:
                 pairs.append(("error_description", exc.description))

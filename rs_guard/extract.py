@@ -34,8 +34,8 @@ class Credentials:
 
 
 def _query_has_token(query_string: str) -> bool:
-    if "access_token" not in query_string:
-        return False
+    if "access_token" not in query_string and "%" not in query_string:
+        return False  # fast path; a percent-encoded name (access%5Ftoken) is decoded below
     return any(key == "access_token" for key, _ in parse_qsl(query_string, keep_blank_values=True))
 
 
@@ -82,6 +82,13 @@ def extract_credentials(
         raise InvalidRequest("more than one Authorization header", reason="duplicate_header")
     value = values[0]
     scheme, _, rest = value.strip(" ").partition(" ")
+    if _CONTROL.search(scheme):
+        # A tab or other control character where the scheme ends: malformed, not "another
+        # scheme". Only the short scheme part is searched here; the token part is checked
+        # by check_syntax (skipped for a token the verified-token cache already holds).
+        raise InvalidRequest(
+            "the Authorization header contains control characters", reason="malformed_header"
+        )
     lowered = scheme.lower()
     if lowered == "bearer":
         scheme = "Bearer"

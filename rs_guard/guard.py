@@ -14,17 +14,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 
+from . import observability
 from .binding import Binding, ProofReplay, make_binding
+from .binding.replay import ReplayStore, make_replay_store
 from .config import GuardConfig
 from .context import RequestContext
 from .errors import Challenge, InvalidDPoPProof, RSGuardError
 from .extract import Credentials, check_syntax, extract_credentials
+from .jwe import JWEDecryptor
 from .jwks import AsyncJWKSClient, JWKSClient, KeySetState
 from .keys import VerificationKey, hmac_key
+from .observability import Observer
 from .token import AccessToken
 from .token_cache import VerifiedTokenCache
 from .verify import TokenPolicy, UnverifiedToken
@@ -65,7 +68,14 @@ class _GuardCore:
             dpop_algs=config.dpop.algorithms if config.dpop_enabled else (),
         )
         self.binding: Binding = binding or make_binding(config, clock)
+        #: Callables given an :class:`~rs_guard.observability.Outcome` per request.
+        self.observers: list[Observer] = []
         self._hmac: VerificationKey | None = None
+        self._decryptor: JWEDecryptor | None = None
+        if config.token_encryption is not None:
+            self._decryptor = JWEDecryptor(
+                config.token_encryption, max_token_bytes=config.max_token_bytes
+            )
         self.key_sets: dict[str, KeySetState] = {}
         if config.algorithm == "HS256":
             assert config.signing_secret is not None  # validated by GuardConfig
@@ -99,7 +109,13 @@ class _GuardCore:
             return cached
         if credentials is not None:
             check_syntax(credentials)
-        unverified = self.policy.precheck(token, self.clock())
+        if self._decryptor is not None:
+            # Nested JWE: decrypted on a cache miss only; the cache and AccessToken.raw
+            # keep the presented (outer) token.
+            inner = self._decryptor.decrypt(token)
+            unverified = self.policy.precheck(inner, self.clock(), raw=token)
+        else:
+            unverified = self.policy.precheck(token, self.clock())
         if self._hmac is not None:
             return self._complete(unverified, self._hmac)
         return unverified
@@ -113,6 +129,28 @@ class _GuardCore:
         self, ctx: RequestContext, credentials: Credentials, token: AccessToken
     ) -> ProofReplay | None:
         return self.binding.check(ctx, credentials, token, self.clock())
+
+    def _observe(
+        self,
+        ctx: RequestContext,
+        started: float,
+        credentials: Credentials | None,
+        token: AccessToken | None = None,
+        error: RSGuardError | None = None,
+    ) -> None:
+        """Log the outcome (never the token) and feed the observers."""
+        observability.emit(
+            observability.outcome_of(
+                error=error,
+                token=credentials.token if credentials is not None else None,
+                method=ctx.method,
+                url=ctx.url,
+                duration=time.perf_counter() - started,
+                verified_issuer=token.issuer if token is not None else None,
+                verified_kid=token.kid if token is not None else None,
+            ),
+            self.observers,
+        )
 
     def describe(self, exc: RSGuardError, credentials: Credentials | None) -> RSGuardError:
         """Attach what the challenge needs (the scheme the client used) to a refusal."""
@@ -132,7 +170,7 @@ class Guard(_GuardCore):
         http_client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
         binding: Binding | None = None,
-        replay_store: Any = None,
+        replay_store: ReplayStore | None = None,
     ) -> None:
         super().__init__(config, clock=clock, binding=binding)
         if http_client is None:
@@ -145,21 +183,28 @@ class Guard(_GuardCore):
         self.jwks = {
             issuer: JWKSClient(state, client=http_client) for issuer, state in self.key_sets.items()
         }
-        self.replay_store = replay_store
+        self.replay_store: ReplayStore = (
+            replay_store
+            if replay_store is not None
+            else make_replay_store(config.replay_store, clock=clock)
+        )
 
     def authenticate(self, ctx: RequestContext) -> AccessToken:
         """The verified token of a request, or an :class:`RSGuardError` that refuses it."""
         credentials: Credentials | None = None
+        started = time.perf_counter()
         try:
             credentials = self._credentials(ctx)
             token = self._verified(credentials.token, credentials)
             replay = self._bind(ctx, credentials, token)
             if replay is not None:
                 self._remember(replay)
-            return token
         except RSGuardError as exc:
             self.describe(exc, credentials)
+            self._observe(ctx, started, credentials, error=exc)
             raise
+        self._observe(ctx, started, credentials, token)
+        return token
 
     def verify(self, token: str) -> AccessToken:
         """Verify a token alone: signature and claims, no request and no binding check."""
@@ -190,6 +235,7 @@ class Guard(_GuardCore):
 
     def close(self) -> None:
         self._http.close()
+        self.replay_store.close()
 
 
 class AsyncGuard(_GuardCore):
@@ -203,7 +249,7 @@ class AsyncGuard(_GuardCore):
         http_client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         binding: Binding | None = None,
-        replay_store: Any = None,
+        replay_store: ReplayStore | None = None,
     ) -> None:
         super().__init__(config, clock=clock, binding=binding)
         if http_client is None:
@@ -217,21 +263,28 @@ class AsyncGuard(_GuardCore):
             issuer: AsyncJWKSClient(state, client=http_client)
             for issuer, state in self.key_sets.items()
         }
-        self.replay_store = replay_store
+        self.replay_store: ReplayStore = (
+            replay_store
+            if replay_store is not None
+            else make_replay_store(config.replay_store, clock=clock)
+        )
 
     async def authenticate(self, ctx: RequestContext) -> AccessToken:
         """The verified token of a request, or an :class:`RSGuardError` that refuses it."""
         credentials: Credentials | None = None
+        started = time.perf_counter()
         try:
             credentials = self._credentials(ctx)
             token = await self._verified(credentials.token, credentials)
             replay = self._bind(ctx, credentials, token)
             if replay is not None:
                 await self._remember(replay)
-            return token
         except RSGuardError as exc:
             self.describe(exc, credentials)
+            self._observe(ctx, started, credentials, error=exc)
             raise
+        self._observe(ctx, started, credentials, token)
+        return token
 
     async def verify(self, token: str) -> AccessToken:
         """Verify a token alone: signature and claims, no request and no binding check."""
@@ -262,3 +315,4 @@ class AsyncGuard(_GuardCore):
 
     async def aclose(self) -> None:
         await self._http.aclose()
+        await self.replay_store.aclose()

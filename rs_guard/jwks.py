@@ -109,6 +109,7 @@ class KeySetState:
         self._missing_lock = threading.Lock()
         #: Number of completed fetch attempts, successful or not (for single flight).
         self.generation = 0
+        self._stale_logged = -1
         #: Number of HTTP requests sent (for tests and metrics).
         self.requests_sent = 0
 
@@ -143,8 +144,10 @@ class KeySetState:
         snapshot = self._keys
         if snapshot is not None and snapshot.find(kid) is not None:
             return now >= snapshot.fresh_until and now - self._last_attempt >= self._retry_gap()
-        if kid is not None and kid in self._missing:
-            return False
+        if kid is not None:
+            with self._missing_lock:  # cachetools caches are not thread-safe
+                if kid in self._missing:
+                    return False
         return now - self._last_attempt >= self._retry_gap()
 
     def _retry_gap(self) -> float:
@@ -158,7 +161,9 @@ class KeySetState:
             key = snapshot.find(kid)
             if key is not None:
                 if now < snapshot.fresh_until + self.options.stale_for:
-                    if now >= snapshot.fresh_until:
+                    if now >= snapshot.fresh_until and self._stale_logged != self.generation:
+                        # Once per failed attempt, not once per request.
+                        self._stale_logged = self.generation
                         log.warning(
                             "serving stale keys for %s (fetched %.0f s ago): %s",
                             self.issuer,
@@ -270,7 +275,11 @@ class KeySetState:
         for jwk in jwks:
             if not isinstance(jwk, dict):
                 continue
-            key = key_from_jwk(jwk, self.algorithm)
+            try:
+                key = key_from_jwk(jwk, self.algorithm)
+            except Exception as exc:  # whatever an issuer publishes, never a 500 here
+                log.warning("skipping a JWK that cannot be read: %s: %s", type(exc).__name__, exc)
+                continue
             if key is None:
                 continue
             if key.kid is None:
@@ -320,6 +329,10 @@ def _too_large(limit: int) -> str:
     return f"body larger than {limit} bytes"
 
 
+def _too_slow(timeout: httpx.Timeout) -> str:
+    return f"the answer took longer than {timeout.read} s"
+
+
 class JWKSClient:
     """Fetches for one :class:`KeySetState` from threads, one fetch at a time."""
 
@@ -331,19 +344,25 @@ class JWKSClient:
         self._lock = threading.Lock()
 
     def get_key(self, kid: str | None) -> VerificationKey:
+        # Read the generation before looking: a fetch that completes between the look
+        # and the lock then counts as "the fetch this request wanted" (single flight).
+        generation = self.state.generation
         key, fresh = self.state.cached(kid)
         if fresh and key is not None:
             return key
-        if self.state.should_fetch(kid):
-            self._refresh(wait=key is None)
+        # A thread that arrives while another fetches sees the fetch's cooldown; with no
+        # key to serve it waits for that fetch instead of refusing (single flight).
+        if self.state.should_fetch(kid) or (key is None and self._lock.locked()):
+            self._refresh(wait=key is None, generation=generation)
         return self.state.resolve(kid)
 
     def refresh(self) -> None:
         """Fetch now (waiting for a fetch already under way instead of starting another)."""
         self._refresh(wait=True)
 
-    def _refresh(self, *, wait: bool) -> None:
-        generation = self.state.generation
+    def _refresh(self, *, wait: bool, generation: int | None = None) -> None:
+        if generation is None:
+            generation = self.state.generation
         if not self._lock.acquire(blocking=False):
             if not wait:
                 return  # another thread refreshes; the stale key serves meanwhile
@@ -370,6 +389,9 @@ class JWKSClient:
 
     def _fetch(self, url: str) -> Fetched:
         limit = self.state.options.max_bytes
+        # httpx timeouts bound each network operation; this bounds the whole answer,
+        # so a server that drips bytes cannot hold a fetch open.
+        deadline = time.monotonic() + self.state.options.timeout
         try:
             with self._client.stream(
                 "GET", url, headers={"accept": "application/json"}, timeout=self._timeout
@@ -382,8 +404,10 @@ class JWKSClient:
                     body += chunk
                     if len(body) > limit:
                         return Fetched(url, error=_too_large(limit))
+                    if time.monotonic() > deadline:
+                        return Fetched(url, error=_too_slow(self._timeout))
                 return Fetched(url, response.status_code, response.headers, bytes(body))
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # httpx.InvalidURL, StreamError, ...: a failed fetch, never a 500
             return Fetched(url, error=f"{type(exc).__name__}: {exc}")
 
     def close(self) -> None:
@@ -404,7 +428,9 @@ class AsyncJWKSClient:
         key, fresh = self.state.cached(kid)
         if fresh and key is not None:
             return key
-        if self.state.should_fetch(kid):
+        inflight = self._inflight
+        fetching = inflight is not None and not inflight.done()
+        if self.state.should_fetch(kid) or (key is None and fetching):
             await self._refresh(wait=key is None)
         return self.state.resolve(kid)
 
@@ -431,6 +457,7 @@ class AsyncJWKSClient:
 
     async def _fetch(self, url: str) -> Fetched:
         limit = self.state.options.max_bytes
+        deadline = time.monotonic() + self.state.options.timeout
         try:
             async with self._client.stream(
                 "GET", url, headers={"accept": "application/json"}, timeout=self._timeout
@@ -443,8 +470,10 @@ class AsyncJWKSClient:
                     body += chunk
                     if len(body) > limit:
                         return Fetched(url, error=_too_large(limit))
+                    if time.monotonic() > deadline:
+                        return Fetched(url, error=_too_slow(self._timeout))
                 return Fetched(url, response.status_code, response.headers, bytes(body))
-        except httpx.HTTPError as exc:
+        except Exception as exc:  # httpx.InvalidURL, StreamError, ...: a failed fetch, never a 500
             return Fetched(url, error=f"{type(exc).__name__}: {exc}")
 
     async def aclose(self) -> None:

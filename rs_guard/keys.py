@@ -77,7 +77,8 @@ def key_from_jwk(jwk: Mapping[str, Any], algorithm: str) -> VerificationKey | No
     ops = jwk.get("key_ops")
     if ops is not None and (not isinstance(ops, list) or "verify" not in ops):
         return None
-    if algorithm in _CURVES and jwk.get("crv") not in _CURVES[algorithm]:
+    crv = jwk.get("crv")
+    if algorithm in _CURVES and (not isinstance(crv, str) or crv not in _CURVES[algorithm]):
         return None
     if any(name in jwk for name in ("d", "p", "q", "k")):
         # A private or symmetric key published in a JWKS is a mistake; never use it.

@@ -188,7 +188,11 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
     if (value := get("RS_GUARD_TRUSTED_PROXIES")) is not None:
         out["trusted_proxies"] = tuple(_list(value))
     if (value := get("RS_GUARD_DPOP_NONCE")) is not None:
-        out["dpop"] = DPoPOptions(nonce=_bool("RS_GUARD_DPOP_NONCE", value))
+        # RS_GUARD_DPOP_NONCE_SECRET: shared by every worker, so each accepts the others' nonces
+        out["dpop"] = DPoPOptions(
+            nonce=_bool("RS_GUARD_DPOP_NONCE", value),
+            nonce_secret=get("RS_GUARD_DPOP_NONCE_SECRET"),
+        )
     if (value := get("RS_GUARD_DECRYPTION_KEY")) is not None:
         pems = []
         for path in _list(value):

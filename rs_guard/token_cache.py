@@ -51,11 +51,11 @@ class VerifiedTokenCache:
         return None
 
     def put(self, token: AccessToken) -> None:
-        if self.maxsize <= 0:
-            return
+        size = len(token.raw) * 2 + _ENTRY_OVERHEAD
+        if self.maxsize <= 0 or size > self.max_bytes:
+            return  # cache off, or one entry alone would break the byte bound
         valid_from = (token.not_before or float("-inf")) - self.leeway
         valid_until = token.expires_at + self.leeway
-        size = len(token.raw) * 2 + _ENTRY_OVERHEAD
         with self._lock:
             if token.raw in self._entries:
                 return

@@ -38,6 +38,8 @@ _TIME_CLAIMS = ("exp", "nbf", "iat")
 #: Header parameters that change how the signature is to be read; none is supported.
 _UNSUPPORTED_HEADERS = ("crit", "b64", "enc", "zip")
 _EMPTY: frozenset[str] = frozenset()
+#: Tells an absent claim from one present with the value ``null`` (a wrong JSON type).
+_ABSENT: Any = object()
 
 
 class UnverifiedToken(NamedTuple):
@@ -53,12 +55,18 @@ class UnverifiedToken(NamedTuple):
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float | None:
-    value = claims.get(name)
-    if value is None:
+    value = claims.get(name, _ABSENT)
+    if value is _ABSENT:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidToken(f"the {name} claim is not a NumericDate", reason="invalid_claim")
-    return float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits (RFC 7519 §2 NumericDate)
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidToken(f"the {name} claim is not a NumericDate", reason="invalid_claim")
+    return number
 
 
 def is_client_token(claims: Mapping[str, Any], rfc9068: bool) -> bool:
@@ -96,7 +104,14 @@ class TokenPolicy:
 
     # -- step 1: everything but the signature ------------------------------------------
 
-    def precheck(self, token: str, now: float) -> UnverifiedToken:
+    def precheck(self, token: str, now: float, *, raw: str | None = None) -> UnverifiedToken:
+        """Check ``token`` (a compact JWS); ``raw`` is what was presented, when that differs.
+
+        For a nested JWE, ``token`` is the decrypted inner JWS and ``raw`` the presented
+        JWE: the result keeps ``raw`` (the cache key, the DPoP ``ath`` input).
+        """
+        if not isinstance(token, str):
+            raise InvalidToken("the access token is not text", reason="malformed")
         if len(token) > self.max_token_bytes:
             raise InvalidToken(
                 f"the access token is larger than {self.max_token_bytes} bytes",
@@ -110,7 +125,10 @@ class TokenPolicy:
         kid = self._check_header(header)
         claims = jws.payload
         issuer = self._check_claims(claims, now)
-        return UnverifiedToken(token, header, claims, jws.signing_input, jws.signature, kid, issuer)
+        presented = token if raw is None else raw
+        return UnverifiedToken(
+            presented, header, claims, jws.signing_input, jws.signature, kid, issuer
+        )
 
     def _check_header(self, header: dict[str, Any]) -> str | None:
         alg = header.get("alg")
@@ -145,7 +163,7 @@ class TokenPolicy:
 
     def _check_claims(self, claims: dict[str, Any], now: float) -> str:
         for name in self.required:
-            if name not in claims:
+            if claims.get(name) is None:  # absent, or null (RFC 7519 §4.1: never a value)
                 raise InvalidToken(f"the token has no {name} claim", reason="missing_claim")
         issuer = claims["iss"]
         if not isinstance(issuer, str) or issuer not in self.issuers:
@@ -162,18 +180,18 @@ class TokenPolicy:
         if iat is not None and iat > now + leeway:
             raise InvalidToken("the token was issued in the future", reason="issued_in_future")
         for name in _STRING_CLAIMS:
-            value = claims.get(name)
-            if value is not None and not isinstance(value, str):
+            value = claims.get(name, _ABSENT)
+            if value is not _ABSENT and not isinstance(value, str):
                 raise InvalidToken(f"the {name} claim is not a string", reason="invalid_claim")
-        permissions = claims.get("permissions")
-        if permissions is not None and (
+        permissions = claims.get("permissions", _ABSENT)
+        if permissions is not _ABSENT and (
             not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions)
         ):
             raise InvalidToken(
                 "the permissions claim is not a list of strings", reason="invalid_claim"
             )
-        cnf = claims.get("cnf")
-        if cnf is not None and not isinstance(cnf, dict):
+        cnf = claims.get("cnf", _ABSENT)
+        if cnf is not _ABSENT and not isinstance(cnf, dict):
             raise InvalidToken("the cnf claim is not an object", reason="invalid_claim")
         if (
             self.lifetime is not None

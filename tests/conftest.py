@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from rs_guard.testing import TokenIssuer
+from rs_guard.testing import TokenIssuer, no_token_in_logs
 
 
 class FrozenClock:
@@ -37,3 +39,11 @@ def issuer(rs256_issuer: TokenIssuer, clock: FrozenClock) -> TokenIssuer:
     rs256_issuer.token_dialect = "access_token"
     rs256_issuer.jwks_requests = 0
     return rs256_issuer
+
+
+@pytest.fixture(autouse=True)
+def _no_token_in_any_log_line() -> Iterator[None]:
+    """Every test: capture all log records (rs_guard at DEBUG) and fail the test if one
+    contains a token minted during it, or anything shaped like a signed JWT."""
+    with no_token_in_logs():
+        yield

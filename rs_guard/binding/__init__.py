@@ -55,5 +55,13 @@ class UnboundOnly:
 
 
 def make_binding(config: GuardConfig, clock: Callable[[], float]) -> Binding:
-    """The binding check the settings call for."""
+    """The binding check the settings call for: mTLS (RFC 8705), DPoP (RFC 9449) or none."""
+    if config.mtls_enabled:
+        from .mtls import MTLSBinding
+
+        return MTLSBinding(config)
+    if config.dpop_enabled:
+        from .dpop import DPoPBinding
+
+        return DPoPBinding(config, clock)
     return UnboundOnly()

@@ -1,4 +1,8 @@
-"""An in-memory token issuer for tests: keys generated at run time, JWKS, token factory."""
+"""An in-memory token issuer for tests: keys generated at run time, JWKS, token factory.
+
+Every token minted here is also remembered (see :func:`minted_tokens`) so that a test
+suite can check that none of them ever reaches a log line.
+"""
 
 from __future__ import annotations
 
@@ -10,15 +14,58 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from jwt.algorithms import get_default_algorithms
 
+from .._jose import b64url_decode, b64url_encode
 from ..config import GuardConfig
 
-__all__ = ["IssuerKey", "TokenIssuer", "generate_key"]
+__all__ = ["IssuerKey", "TokenIssuer", "generate_key", "minted_tokens", "tampered", "unsigned"]
 
 _ALGS = get_default_algorithms()
+_MAX_REMEMBERED = 100_000
+_minted: list[str] = []
+
+
+def _remember(token: str) -> str:
+    if len(_minted) >= _MAX_REMEMBERED:
+        del _minted[: _MAX_REMEMBERED // 2]
+    _minted.append(token)
+    return token
+
+
+def minted_tokens(since: int = 0) -> list[str]:
+    """Tokens minted by any :class:`TokenIssuer` in this process (from index ``since``)."""
+    return _minted[since:]
+
+
+def minted_count() -> int:
+    """How many tokens are remembered; pass it to :func:`minted_tokens` later."""
+    return len(_minted)
+
+
+def _segment(data: Mapping[str, Any]) -> str:
+    return b64url_encode(json.dumps(dict(data), separators=(",", ":")).encode())
+
+
+def tampered(token: str, **claims: Any) -> str:
+    """``token`` with claims changed (default: ``scope`` widened) and the old signature kept.
+
+    The result must be refused as ``bad_signature``: use it to test that the signature is
+    checked at all.
+    """
+    header_b64, payload_b64, signature = token.split(".")
+    payload = json.loads(b64url_decode(payload_b64))
+    payload.update(claims or {"scope": (payload.get("scope", "") + " admin").strip()})
+    return _remember(f"{header_b64}.{_segment(payload)}.{signature}")
+
+
+def unsigned(token: str) -> str:
+    """``token`` re-issued with ``alg: none`` and no signature (RFC 7519 §6; never accepted)."""
+    header_b64, payload_b64, _ = token.split(".")
+    header = json.loads(b64url_decode(header_b64))
+    header["alg"] = "none"
+    return _remember(f"{_segment(header)}.{payload_b64}.")
 
 
 @dataclass(frozen=True)
@@ -57,6 +104,26 @@ class TokenIssuer:
     invalid ones. ``issuer.config()`` is a :class:`GuardConfig` that trusts this issuer;
     ``issuer.transport()`` serves its JWKS to rs_guard without a network.
     """
+
+    @classmethod
+    def from_config(
+        cls,
+        config: GuardConfig,
+        *,
+        clock: Callable[[], float] = time.time,
+        key: IssuerKey | None = None,
+    ) -> TokenIssuer:
+        """An issuer minting what ``config`` accepts: its issuer, audience, algorithm,
+        dialect (and HS256 secret)."""
+        return cls(
+            issuer=config.issuer,
+            audience=config.audience,
+            algorithm=config.algorithm,
+            secret=config.signing_secret,
+            token_dialect=config.token_dialect,
+            clock=clock,
+            key=key,
+        )
 
     def __init__(
         self,
@@ -108,15 +175,23 @@ class TokenIssuer:
         *,
         scopes: Iterable[str] = (),
         permissions: Iterable[str] | None = None,
-        subject: str = "auth0|user-1",
+        subject: str | None = "auth0|user-1",
         client_id: str = "client-1",
         expires_in: float = 3600,
+        client: bool = False,
         **extra: Any,
     ) -> dict[str, Any]:
+        """The claims of a token: Auth0's shape for the dialect, ``extra`` merged last.
+
+        ``client=True`` gives a machine-to-machine token: ``sub`` is ``CLIENT@clients``
+        and ``gty`` is ``client-credentials``.
+        """
         now = int(self.clock())
+        if client:
+            subject = f"{client_id}@clients"
         claims: dict[str, Any] = {
             "iss": self.issuer,
-            "sub": subject,
+            "sub": subject or "auth0|user-1",
             "aud": [self.audience, self.issuer + "userinfo"],
             "iat": now,
             "exp": int(now + expires_in),
@@ -129,6 +204,8 @@ class TokenIssuer:
             claims["azp"] = client_id
         if permissions is not None or self.token_dialect.endswith("_authz"):
             claims["permissions"] = list(permissions or ())
+        if client:
+            claims["gty"] = "client-credentials"
         claims.update(extra)
         return claims
 
@@ -145,14 +222,24 @@ class TokenIssuer:
         headers: Mapping[str, Any] | None = None,
         key: IssuerKey | None = None,
         cnf: Mapping[str, Any] | None = None,
+        client: bool = False,
+        drop_headers: Iterable[str] = (),
     ) -> str:
-        """A signed access token. ``claims`` override, ``drop`` removes, ``headers`` add."""
+        """A signed access token.
+
+        ``claims`` override any claim, ``drop`` removes claims; ``headers`` override
+        header parameters and ``drop_headers`` removes them (``kid``, ``typ``);
+        ``cnf`` binds the token (RFC 8705 ``x5t#S256``, RFC 9449 ``jkt``);
+        ``client=True`` mints a client-credentials (machine-to-machine) token;
+        ``key`` signs with another of this issuer's keys (or a stranger's).
+        """
         body = self.claims(
             scopes=scopes,
             permissions=permissions,
             subject=subject,
             client_id=client_id,
             expires_in=expires_in,
+            client=client,
         )
         if cnf is not None:
             body["cnf"] = dict(cnf)
@@ -169,7 +256,18 @@ class TokenIssuer:
             header["kid"] = signer.kid
             signing_key = signer.private_key
         header.update(headers or {})
-        return jwt.encode(body, signing_key, algorithm=self.algorithm, headers=header)
+        for name in drop_headers:
+            header.pop(name, None)
+        return _remember(self.sign(header, body, signing_key))
+
+    def sign(self, header: Mapping[str, Any], claims: Mapping[str, Any], key: Any) -> str:
+        """A compact JWS of exactly ``header`` and ``claims`` (RFC 7515 §7.1), signed with
+        ``key`` (a private key, or the HS256 secret) under this issuer's algorithm."""
+        impl = _ALGS[self.algorithm]
+        header = {"alg": self.algorithm, **header}
+        signing_input = f"{_segment(header)}.{_segment(claims)}".encode()
+        signature = impl.sign(signing_input, impl.prepare_key(key))
+        return f"{signing_input.decode()}.{b64url_encode(signature)}"
 
     # -- wiring ------------------------------------------------------------------
 
@@ -197,5 +295,27 @@ class TokenIssuer:
         return httpx.Response(404)
 
     def transport(self) -> httpx.MockTransport:
-        """A transport for :class:`~rs_guard.Guard`/:class:`~rs_guard.AsyncGuard`: no network."""
+        """A transport for :class:`~rs_guard.Guard`/:class:`~rs_guard.AsyncGuard`: no network.
+
+        The same object serves both: httpx's MockTransport is sync and async.
+        """
         return httpx.MockTransport(self.handle)
+
+    def environ(self, jwks_uri: str | None = None) -> dict[str, str]:
+        """``RS_GUARD_*`` variables that make :func:`rs_guard.load_config` trust this issuer.
+
+        ``jwks_uri``: where the app finds the keys, typically a :class:`JWKSServer`'s
+        ``jwks_uri`` on a loopback port (HS256 needs none: the secret is included).
+        """
+        env = {
+            "RS_GUARD_ISSUER": self.issuer,
+            "RS_GUARD_AUDIENCE": self.audience,
+            "RS_GUARD_SIGNING_ALG": self.algorithm,
+            "RS_GUARD_TOKEN_DIALECT": self.token_dialect,
+        }
+        if self.algorithm == "HS256":
+            assert self.secret is not None
+            env["RS_GUARD_SIGNING_SECRET"] = self.secret
+        elif jwks_uri is not None:
+            env["RS_GUARD_JWKS_URI"] = jwks_uri
+        return env

@@ -1,0 +1,15 @@
+from typing import Annotated
+
+from fastapi import FastAPI, Security
+
+from rs_guard import AccessToken, load_config
+from rs_guard.adapters.fastapi import RSGuard
+
+auth = RSGuard(load_config())  # RS_GUARD_DOMAIN, RS_GUARD_AUDIENCE, ...
+app = FastAPI()
+auth.install(app, public_paths=["/health"])
+
+
+@app.get("/appointments")
+async def appointments(token: Annotated[AccessToken, Security(auth, scopes=["read:appointments"])]):
+    return {"for": token.subject}

@@ -1,0 +1,1 @@
+"""Example applications protected by rs_guard (INTERFACE.md section 2)."""

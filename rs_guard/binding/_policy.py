@@ -1,0 +1,61 @@
+"""When a binding is required, and which ``cnf`` members a binding can check.
+
+``required: true`` (or ``required_for: all_clients``): every token must be bound.
+
+``required_for: public_clients``: a resource server sees only the token, and an Auth0
+access token does not say how its client authenticated. The one thing a token can show
+is that it came from the client-credentials grant (``gty: client-credentials``, a
+``sub`` ending in ``@clients``, or an RFC 9068 token whose ``sub`` is its ``client_id``):
+RFC 6749 §4.4 allows that grant to confidential clients only. So such a token may be
+unbound; every other token might come from a public client and must be bound (fail
+closed). An API whose confidential web apps send user tokens should therefore bind
+those too, or leave ``required_for`` unset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..config import ProofOfPossession
+from ..errors import InvalidToken
+from ..token import AccessToken
+
+__all__ = ["binding_required", "check_members"]
+
+
+def binding_required(pop: ProofOfPossession | None, token: AccessToken) -> bool:
+    """Whether ``token`` must carry a binding under these settings (module docstring)."""
+    if pop is None:
+        return False
+    if pop.required or pop.required_for == "all_clients":
+        return True
+    if pop.required_for == "public_clients":
+        return not token.is_client
+    return False
+
+
+def check_members(cnf: Mapping[str, Any], member: str, mechanism: str) -> Any:
+    """The value of ``cnf[member]``; any other confirmation method is refused (fail closed)."""
+    others = sorted(name for name in cnf if name != member)
+    if "jkt" in others:
+        raise InvalidToken(
+            "the token is bound to a DPoP key (cnf.jkt), and this API checks "
+            f"{mechanism} bindings only",
+            reason="unchecked_binding",
+        )
+    if "x5t#S256" in others:
+        raise InvalidToken(
+            "the token is bound to a client certificate (cnf x5t#S256), and this API "
+            f"checks {mechanism} bindings only",
+            reason="unchecked_binding",
+        )
+    if others or member not in cnf:
+        raise InvalidToken(
+            "the token's cnf claim holds a confirmation method this API cannot check",
+            reason="unchecked_binding",
+        )
+    value = cnf[member]
+    if not isinstance(value, str) or not value or not value.isascii():
+        raise InvalidToken(f"the token's cnf {member} is not a string", reason="invalid_claim")
+    return value

@@ -1,0 +1,123 @@
+"""Route requirements: checked against token.granted (scope, or permissions under RBAC)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from rs_guard import Guard, InsufficientScope, render_error
+from rs_guard.requirements import (
+    all_of,
+    any_of,
+    check_all,
+    claim_equals,
+    claim_includes,
+    claim_matches,
+    clients_only,
+    permissions,
+    users_only,
+)
+from rs_guard.testing import TokenIssuer
+from rs_guard.token import AccessToken
+
+
+@pytest.fixture
+def verify(issuer: TokenIssuer, clock: Any) -> Any:
+    guard = Guard(issuer.config(), transport=issuer.transport(), clock=clock)
+
+    def mint_and_verify(**kwargs: Any) -> AccessToken:
+        return guard.verify(issuer.mint(**kwargs))
+
+    return mint_and_verify
+
+
+def refuses(requirement: Any, token: AccessToken) -> InsufficientScope:
+    with pytest.raises(InsufficientScope) as caught:
+        requirement(token)
+    assert caught.value.status_code == 403
+    return caught.value
+
+
+def test_all_of(verify: Any) -> None:
+    both = all_of("read:appointments", "write:appointments")
+    both(verify(scopes=["read:appointments", "write:appointments", "x"]))
+    error = refuses(both, verify(scopes=["read:appointments"]))
+    assert error.required == ("read:appointments", "write:appointments")
+    assert "write:appointments" in error.description
+    _, headers, _ = render_error(error)
+    assert dict(headers)["www-authenticate"] == (
+        'Bearer error="insufficient_scope", scope="read:appointments write:appointments"'
+    )
+    assert both.scopes == ("read:appointments", "write:appointments")
+
+
+def test_any_of(verify: Any) -> None:
+    either = any_of("a", "b")
+    either(verify(scopes=["b"]))
+    assert refuses(either, verify(scopes=["c"])).required == ("a", "b")
+    with pytest.raises(ValueError, match="at least one"):
+        any_of()
+
+
+@pytest.mark.parametrize("bad", ["two words", "", 5])
+def test_scope_names_are_checked_when_the_route_is_defined(bad: Any) -> None:
+    with pytest.raises(ValueError, match="not a scope name"):
+        all_of("ok", bad)
+
+
+def test_a_scope_is_a_whole_word(verify: Any) -> None:
+    refuses(all_of("read"), verify(scopes=["read:appointments"]))
+    refuses(all_of("read:appointments"), verify(claims={"scope": "read:appointmentsX"}))
+
+
+def test_granted_is_permissions_under_rbac(issuer: TokenIssuer, clock: Any) -> None:
+    issuer.token_dialect = "access_token_authz"
+    guard = Guard(issuer.config(enforce_policies=True), transport=issuer.transport(), clock=clock)
+    token = guard.verify(issuer.mint(scopes=["write:a"], permissions=["read:a"]))
+    all_of("read:a")(token)
+    refuses(all_of("write:a"), token)  # scope no longer grants under enforce_policies
+
+
+def test_permissions_reads_the_claim_whatever_the_dialect(verify: Any) -> None:
+    token = verify(scopes=["read:a"], permissions=["delete:a"])
+    permissions("delete:a")(token)
+    error = refuses(permissions("read:a"), token)
+    assert error.reason == "insufficient_permission"
+
+
+def test_claims(verify: Any) -> None:
+    token = verify(claims={"https://example.com/roles": ["admin", "staff"], "org_id": "org_1"})
+    claim_equals("org_id", "org_1")(token)
+    refuses(claim_equals("org_id", "org_2"), token)
+    refuses(claim_equals("missing", None), token)
+    claim_includes("https://example.com/roles", "admin")(token)
+    refuses(claim_includes("https://example.com/roles", "root"), token)
+    refuses(claim_includes("org_id", "org"), token)
+    claim_includes("scope", "x")(verify(scopes=["x", "y"]))
+    claim_matches(lambda t: t.subject == "auth0|user-1", "only user 1")(token)
+    error = refuses(claim_matches(lambda t: False, "never"), token)
+    assert error.description == "never"
+    assert error.required == ()
+
+
+def test_subject_types(verify: Any) -> None:
+    user = verify()
+    machine = verify(subject="svc@clients", claims={"gty": "client-credentials"})
+    users_only(user)
+    clients_only(machine)
+    assert refuses(users_only, machine).reason == "wrong_subject_type"
+    refuses(clients_only, user)
+
+
+def test_check_all_stops_at_the_first_refusal(verify: Any) -> None:
+    token = verify(scopes=["a"])
+    check_all(token, [all_of("a"), any_of("a", "b")])
+    error = refuses(lambda t: check_all(t, [all_of("a"), all_of("b"), all_of("c")]), token)
+    assert error.required == ("b",)
+
+
+def test_requirement_descriptions(verify: Any) -> None:
+    assert re.search("all of a b", all_of("a", "b").description)
+    assert "any of" in any_of("a").description

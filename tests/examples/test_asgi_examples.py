@@ -1,0 +1,425 @@
+"""Both ASGI examples, in process, over INTERFACE.md §2 (routes) and §3 (failures).
+
+The examples are imported afresh per test with the ``RS_GUARD_*`` environment pointing
+at a real :class:`JWKSServer` on 127.0.0.1, exactly as ``uvicorn examples.X:app`` would.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from rs_guard.testing import JWKSServer, TokenIssuer
+
+with warnings.catch_warnings():  # Starlette >= 1.x prefers httpx2 for its test client
+    warnings.simplefilter("ignore")
+    from starlette.testclient import TestClient, WebSocketDenialResponse
+
+ROOT = Path(__file__).resolve().parents[2]
+READ, WRITE = "read:appointments", "write:appointments"
+EXAMPLES = ["examples.fastapi_app", "examples.starlette_app"]
+
+
+@pytest.fixture(scope="module")
+def live_issuer(rs256_issuer: TokenIssuer) -> TokenIssuer:
+    """The session's key, minting on the real clock (the examples' guards use it)."""
+    return TokenIssuer(key=rs256_issuer.current, clock=time.time)
+
+
+@pytest.fixture(scope="module")
+def jwks_server(live_issuer: TokenIssuer) -> Iterator[JWKSServer]:
+    with JWKSServer(live_issuer.jwks) as server:
+        yield server
+
+
+@pytest.fixture
+def jwks(jwks_server: JWKSServer) -> Iterator[JWKSServer]:
+    """The module's JWKS server, healthy again after each test."""
+    yield jwks_server
+    jwks_server.reply = None
+
+
+@pytest.fixture(scope="module")
+def invalid_tokens(live_issuer: TokenIssuer) -> dict[str, str]:
+    return _invalid_tokens(live_issuer)
+
+
+def _import_example(mp: pytest.MonkeyPatch, name: str, env: dict[str, str]) -> ModuleType:
+    mp.syspath_prepend(str(ROOT))
+    for key, value in env.items():
+        mp.setenv(key, value)
+    sys.modules.pop(name, None)
+    module = importlib.import_module(name)
+    mp.delitem(sys.modules, name)
+    return module
+
+
+def _env(issuer: TokenIssuer, server: JWKSServer) -> dict[str, str]:
+    return {
+        "RS_GUARD_ISSUER": issuer.issuer,
+        "RS_GUARD_AUDIENCE": issuer.audience,
+        "RS_GUARD_JWKS_URI": server.jwks_uri,
+    }
+
+
+@pytest.fixture
+def load_example(
+    monkeypatch: pytest.MonkeyPatch, live_issuer: TokenIssuer, jwks: JWKSServer
+) -> Callable[..., ModuleType]:
+    """Import an example afresh with the environment set (extra variables as keywords)."""
+
+    def load(name: str, **env: str) -> ModuleType:
+        return _import_example(monkeypatch, name, {**_env(live_issuer, jwks), **env})
+
+    return load
+
+
+@pytest.fixture(scope="module", params=EXAMPLES, ids=["fastapi", "starlette"])
+def app_client(
+    request: pytest.FixtureRequest, live_issuer: TokenIssuer, jwks_server: JWKSServer
+) -> Iterator[TestClient]:
+    """One example app per module, started (lifespan) once; its tests only read."""
+    with pytest.MonkeyPatch.context() as mp:
+        module = _import_example(mp, request.param, _env(live_issuer, jwks_server))
+        with TestClient(module.app) as test_client:
+            yield test_client
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def expect_refusal(
+    response: Any, status: int, error: str | None, *, description: str | None = None
+) -> None:
+    assert response.status_code == status, response.text
+    body = response.json()
+    expected_keys = {"error", "error_description"} if error else {"error_description"}
+    assert set(body) == expected_keys
+    assert body.get("error") == error
+    if description is not None:
+        assert description in body["error_description"]
+    challenge = response.headers.get("www-authenticate")
+    if status == 503:
+        assert challenge is None
+        assert int(response.headers["retry-after"]) >= 1
+        return
+    assert challenge is not None
+    assert challenge.startswith("Bearer ")
+    if error is None:
+        assert challenge == 'Bearer realm="api"'
+    else:
+        assert f'error="{error}"' in challenge
+
+
+# -- §2: the routes ---------------------------------------------------------------
+
+
+def test_health_is_public(app_client: TestClient) -> None:
+    response = app_client.get("/health")
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_me_answers_the_token_shape(app_client: TestClient, live_issuer: TokenIssuer) -> None:
+    token = live_issuer.mint(scopes=[READ], subject="auth0|alice", client_id="app-9")
+    response = app_client.get("/me", headers=bearer(token))
+    assert response.status_code == 200
+    assert response.json() == {
+        "sub": "auth0|alice",
+        "client_id": "app-9",
+        "scopes": [READ],
+        "permissions": [],
+        "cnf": None,
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "scopes", "status"),
+    [
+        ("GET", "/appointments", [READ], 200),
+        ("GET", "/appointments", [WRITE], 403),
+        ("GET", "/appointments", [], 403),
+        ("POST", "/appointments", [WRITE], 201),
+        ("POST", "/appointments", [READ], 403),
+        ("DELETE", "/appointments/7", [READ, WRITE], 200),
+        ("DELETE", "/appointments/7", [READ], 403),
+        ("DELETE", "/appointments/7", [WRITE], 403),
+    ],
+)
+def test_route_table(
+    app_client: TestClient,
+    live_issuer: TokenIssuer,
+    method: str,
+    path: str,
+    scopes: list[str],
+    status: int,
+) -> None:
+    response = app_client.request(method, path, headers=bearer(live_issuer.mint(scopes=scopes)))
+    if status == 403:
+        expect_refusal(response, 403, "insufficient_scope")
+        needed = {"GET": READ, "POST": WRITE, "DELETE": f"{READ} {WRITE}"}[method]
+        assert f'scope="{needed}"' in response.headers["www-authenticate"]
+    else:
+        assert response.status_code == status, response.text
+    if method == "DELETE" and status == 200:
+        assert response.json() == {"deleted": "7"}
+
+
+@pytest.mark.parametrize("name", EXAMPLES, ids=["fastapi", "starlette"])
+def test_authz_dialect_checks_permissions(
+    name: str,
+    load_example: Any,
+    live_issuer: TokenIssuer,
+    tmp_path: Path,
+) -> None:
+    settings = {
+        "identifier": live_issuer.audience,
+        "token_dialect": "access_token_authz",
+        "enforce_policies": True,
+        "scopes": [{"value": READ}, {"value": WRITE}],
+    }
+    path = tmp_path / "api.json"
+    path.write_text(json.dumps(settings))
+    app = load_example(name, RS_GUARD_CONFIG=str(path)).app
+    with TestClient(app) as client:
+        granted = live_issuer.mint(scopes=[], permissions=[READ])
+        scoped_only = live_issuer.mint(scopes=[READ], permissions=[])
+        assert client.get("/appointments", headers=bearer(granted)).status_code == 200
+        refused = client.get("/appointments", headers=bearer(scoped_only))
+        expect_refusal(refused, 403, "insufficient_scope")
+        me = client.get("/me", headers=bearer(granted)).json()
+        assert me["permissions"] == [READ]
+
+
+# -- §3: the failures -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("headers", "query"),
+    [
+        ({}, ""),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, ""),
+        ({}, "?access_token=abc.def.ghi"),
+    ],
+    ids=["none", "basic", "query-only"],
+)
+def test_missing_credentials_is_a_bare_401(
+    app_client: TestClient, headers: dict[str, str], query: str
+) -> None:
+    expect_refusal(app_client.get("/me" + query, headers=headers), 401, None)
+
+
+def test_token_only_in_query_is_refused_even_if_valid(
+    app_client: TestClient, live_issuer: TokenIssuer
+) -> None:
+    token = live_issuer.mint(scopes=[READ])
+    response = app_client.get(f"/appointments?access_token={token}")
+    expect_refusal(response, 401, None)
+    assert token not in response.text
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    ["Bearer", "Bearer    ", "Bearer a.b.c d.e.f", "Bearer abc\x01def"],
+    ids=["no-token", "only-spaces", "two-tokens", "control-char"],
+)
+def test_malformed_header_is_400(app_client: TestClient, authorization: str) -> None:
+    expect_refusal(
+        app_client.get("/me", headers={"Authorization": authorization}), 400, "invalid_request"
+    )
+
+
+def test_two_authorization_headers_is_400(app_client: TestClient, live_issuer: TokenIssuer) -> None:
+    token = live_issuer.mint(scopes=[READ])
+    response = app_client.get(
+        "/me", headers=[("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
+    )
+    expect_refusal(response, 400, "invalid_request")
+
+
+def test_token_in_header_and_query_is_400(app_client: TestClient, live_issuer: TokenIssuer) -> None:
+    token = live_issuer.mint(scopes=[READ])
+    response = app_client.get(f"/me?access_token={token}", headers=bearer(token))
+    expect_refusal(response, 400, "invalid_request")
+    assert token not in response.text
+    assert token not in response.headers["www-authenticate"]
+
+
+def test_scheme_is_case_insensitive_and_spaces_allowed(
+    app_client: TestClient, live_issuer: TokenIssuer
+) -> None:
+    token = live_issuer.mint(scopes=[READ])
+    response = app_client.get("/appointments", headers={"Authorization": f"bEaReR   {token}"})
+    assert response.status_code == 200
+
+
+def _invalid_tokens(issuer: TokenIssuer) -> dict[str, str]:
+    other = TokenIssuer(issuer=issuer.issuer, audience=issuer.audience)  # another key
+    hs = TokenIssuer(issuer=issuer.issuer, audience=issuer.audience, algorithm="HS256")
+    now = int(time.time())
+    return {
+        "bad-signature": other.mint(scopes=[READ], headers={"kid": issuer.current.kid}),
+        "wrong-alg": hs.mint(scopes=[READ]),
+        "expired": issuer.mint(scopes=[READ], claims={"iat": now - 7200, "exp": now - 3600}),
+        "not-yet-valid": issuer.mint(scopes=[READ], claims={"nbf": now + 3600}),
+        "wrong-issuer": issuer.mint(scopes=[READ], claims={"iss": "https://evil.example/"}),
+        "wrong-audience": issuer.mint(scopes=[READ], claims={"aud": "https://other.example"}),
+        "missing-exp": issuer.mint(scopes=[READ], drop=["exp"]),
+        "malformed": "not-a.jwt",
+        "too-large": issuer.mint(scopes=[READ], claims={"pad": "x" * 20000}),
+        "alg-none": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.",
+        "unchecked-cnf": issuer.mint(scopes=[READ], cnf={"x5t#S256": "A" * 43}),
+    }
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "bad-signature",
+        "wrong-alg",
+        "expired",
+        "not-yet-valid",
+        "wrong-issuer",
+        "wrong-audience",
+        "missing-exp",
+        "malformed",
+        "too-large",
+        "alg-none",
+        "unchecked-cnf",
+    ],
+)
+def test_invalid_token_is_401(
+    app_client: TestClient, invalid_tokens: dict[str, str], case: str
+) -> None:
+    token = invalid_tokens[case]
+    response = app_client.get("/appointments", headers=bearer(token))
+    expect_refusal(response, 401, "invalid_token")
+    assert 'error_description="' in response.headers["www-authenticate"]
+    if len(token) > 20:
+        assert token not in response.text
+        assert token.split(".")[1] not in response.headers["www-authenticate"]
+
+
+@pytest.mark.parametrize("name", EXAMPLES, ids=["fastapi", "starlette"])
+def test_keys_unavailable_is_503_with_retry_after(
+    name: str, load_example: Any, jwks: JWKSServer, live_issuer: TokenIssuer
+) -> None:
+    jwks.reply = lambda path: (500, {}, b"down")
+    app = load_example(name).app
+    client = TestClient(app)  # no lifespan: nothing was fetched before the outage
+    response = client.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
+    expect_refusal(response, 503, "temporarily_unavailable")
+    assert client.get("/health").status_code == 200
+
+
+def test_refusals_are_json(app_client: TestClient) -> None:
+    response = app_client.get("/me")
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["cache-control"] == "no-store"
+    assert int(response.headers["content-length"]) == len(response.content)
+
+
+# -- websockets -------------------------------------------------------------------
+
+
+def test_websocket_without_token_is_denied_before_accept(app_client: TestClient) -> None:
+    with pytest.raises(WebSocketDenialResponse) as denied, app_client.websocket_connect("/me"):
+        pass  # pragma: no cover - never accepted
+    response = denied.value
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="api"'
+    assert response.json() == {"error_description": "no access token was sent"}
+
+
+def test_websocket_with_bad_token_is_denied_with_invalid_token(app_client: TestClient) -> None:
+    connect = app_client.websocket_connect("/me", headers=bearer("not-a.jwt"))
+    with pytest.raises(WebSocketDenialResponse) as denied, connect:
+        pass  # pragma: no cover
+    assert denied.value.status_code == 401
+    assert denied.value.json()["error"] == "invalid_token"
+
+
+# -- uvicorn over real HTTP --------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_fastapi_example_under_real_uvicorn(
+    live_issuer: TokenIssuer, jwks: JWKSServer, tmp_path: Path
+) -> None:
+    import os
+    import socket
+    import subprocess
+
+    import httpx
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "RS_GUARD_ISSUER": live_issuer.issuer,
+        "RS_GUARD_AUDIENCE": live_issuer.audience,
+        "RS_GUARD_JWKS_URI": jwks.jwks_uri,
+        "PYTHONPATH": str(ROOT),
+    }
+    log = (tmp_path / "uvicorn.log").open("wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "examples.fastapi_app:app",
+            "--fd",
+            str(sock.fileno()),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env=env,
+        cwd=ROOT,
+        pass_fds=(sock.fileno(),),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    sock.close()
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=5) as http:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    if http.get("/health").status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                assert proc.poll() is None, (tmp_path / "uvicorn.log").read_text()
+                assert time.monotonic() < deadline, "uvicorn did not start"
+                time.sleep(0.05)
+            ok = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
+            assert ok.status_code == 200
+            assert jwks.count() >= 1  # keys came over real HTTP from the JWKS server
+            missing = http.get("/appointments")
+            expect_refusal(missing, 401, None)
+            weak = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
+            expect_refusal(weak, 403, "insufficient_scope")
+            created = http.post("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
+            assert created.status_code == 201
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # pragma: no cover
+            proc.kill()
+            proc.wait()
+        log.close()

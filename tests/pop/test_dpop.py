@@ -1,0 +1,495 @@
+"""DPoP-bound tokens (RFC 9449 §4.3, §7): every proof check and its negative case."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from jwt.algorithms import get_default_algorithms
+
+from rs_guard import AsyncGuard
+from rs_guard.config import DPoPOptions, ProofOfPossession
+from rs_guard.errors import InvalidDPoPProof, InvalidToken, render_error
+from rs_guard.testing import TokenIssuer
+from rs_guard.testing.pop import DPoPKey, IssuedCert
+from rs_guard.urls import request_url
+
+from ._support import URL, request
+
+ALGS = get_default_algorithms()
+
+
+def dpop_request(token: str, proofs: list[str] | str, **kwargs: Any) -> Any:
+    values = [proofs] if isinstance(proofs, str) else proofs
+    return request(token, scheme="DPoP", headers=[("DPoP", p) for p in values], **kwargs)
+
+
+def proof_refused(
+    guard: Any,
+    ctx: Any,
+    words: str,
+    reason: str = "invalid_dpop_proof",
+    error: str = "invalid_dpop_proof",
+) -> Any:
+    with pytest.raises(InvalidDPoPProof) as info:
+        guard.authenticate(ctx)
+    exc = info.value
+    assert words in exc.description
+    assert exc.reason == reason
+    status, headers, body = render_error(exc, guard.challenge)
+    assert status == 401
+    challenge = dict(headers)["www-authenticate"]
+    assert f'DPoP error="{error}"' in challenge
+    assert 'algs="' in challenge
+    assert json.loads(body)["error"] == error
+    return exc
+
+
+@pytest.fixture
+def guard(make_guard: Any) -> Any:
+    return make_guard("dpop")
+
+
+@pytest.fixture
+def bound(issuer: TokenIssuer, dpop_key: DPoPKey) -> str:
+    return issuer.mint(scopes=["read:appointments"], cnf=dpop_key.cnf)
+
+
+# -- the good path --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("alg", ["ES256", "PS256", "RS256", "EdDSA"])
+def test_valid_proof_passes(
+    make_guard: Any, issuer: TokenIssuer, dpop_keys: dict[str, DPoPKey], alg: str
+) -> None:
+    key = dpop_keys[alg]
+    guard = make_guard("dpop")
+    token = issuer.mint(cnf=key.cnf)
+    result = guard.authenticate(dpop_request(token, key.proof("GET", URL, access_token=token)))
+    assert result.cnf == {"jkt": key.thumbprint}
+
+
+def test_each_request_needs_a_fresh_proof(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    proof = dpop_key.proof("GET", URL, access_token=bound)
+    guard.authenticate(dpop_request(bound, proof))
+    proof_refused(guard, dpop_request(bound, proof), "already used", "dpop_replay")
+    guard.authenticate(dpop_request(bound, dpop_key.proof("GET", URL, access_token=bound)))
+
+
+def test_same_jti_from_two_keys_is_not_a_replay(
+    guard: Any, issuer: TokenIssuer, dpop_keys: dict[str, DPoPKey]
+) -> None:
+    for alg in ("ES256", "EdDSA"):
+        key = dpop_keys[alg]
+        token = issuer.mint(cnf=key.cnf)
+        guard.authenticate(dpop_request(token, key.proof("GET", URL, access_token=token, jti="j1")))
+
+
+def test_invalid_proof_takes_no_replay_slot(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    bad = dpop_key.proof("POST", URL, access_token=bound, jti="slot")
+    proof_refused(guard, dpop_request(bound, bad), "htm")
+    good = dpop_key.proof("GET", URL, access_token=bound, jti="slot")
+    assert guard.authenticate(dpop_request(bound, good))
+
+
+# -- the proof header -------------------------------------------------------------------
+
+
+def test_missing_proof(guard: Any, bound: str) -> None:
+    proof_refused(guard, dpop_request(bound, []), "no DPoP proof", "dpop_proof_missing")
+
+
+def test_two_proofs(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    proofs = [dpop_key.proof("GET", URL, access_token=bound) for _ in range(2)]
+    proof_refused(guard, dpop_request(bound, proofs), "more than one DPoP header")
+
+
+@pytest.mark.parametrize(
+    "proof", ["", "abc", "a.b", "a.b.c.d.e", "eyJhbGciOiJFUzI1NiJ9.e30.", "x" * 9000, "é.é.é"]
+)
+def test_malformed_proof(guard: Any, bound: str, proof: str) -> None:
+    with pytest.raises(InvalidDPoPProof):
+        guard.authenticate(dpop_request(bound, proof))
+
+
+@pytest.mark.parametrize("typ", ["JWT", "at+jwt", "dpop", None])
+def test_wrong_typ(guard: Any, bound: str, dpop_key: DPoPKey, typ: str | None) -> None:
+    if typ is None:
+        proof = dpop_key.proof("GET", URL, access_token=bound, drop=["typ"])
+    else:
+        proof = dpop_key.proof("GET", URL, access_token=bound, headers={"typ": typ})
+    proof_refused(guard, dpop_request(bound, proof), "typ is not dpop+jwt")
+
+
+def test_crit_header(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    proof = dpop_key.proof("GET", URL, access_token=bound, headers={"crit": ["exp"]})
+    proof_refused(guard, dpop_request(bound, proof), "critical")
+
+
+def test_alg_not_allowed(make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey) -> None:
+    guard = make_guard("dpop", dpop=DPoPOptions(algorithms=("PS256",)))
+    token = issuer.mint(cnf=dpop_key.cnf)
+    exc = proof_refused(
+        guard, dpop_request(token, dpop_key.proof("GET", URL, access_token=token)), "alg"
+    )
+    assert 'algs="PS256"' in dict(render_error(exc, guard.challenge)[1])["www-authenticate"]
+
+
+def test_symmetric_and_none_algs(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    claims = {"htm": "GET", "htu": URL, "iat": int(dpop_key.clock()), "jti": "n"}
+    header = {"typ": "dpop+jwt", "jwk": dpop_key.jwk}
+    hs = jwt.encode(claims, "s" * 32, algorithm="HS256", headers=header)
+    proof_refused(guard, dpop_request(bound, hs), "alg")
+    unsigned = jwt.encode(claims, None, algorithm="none", headers=header)  # type: ignore[arg-type]
+    proof_refused(guard, dpop_request(bound, unsigned), "alg")
+
+
+def test_missing_jwk(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    proof = dpop_key.proof("GET", URL, access_token=bound, drop=["jwk"])
+    proof_refused(guard, dpop_request(bound, proof), "no jwk")
+
+
+@pytest.mark.parametrize("member", ["d", "p", "k"])
+def test_private_key_in_jwk(guard: Any, bound: str, dpop_key: DPoPKey, member: str) -> None:
+    jwk = {**dpop_key.jwk, member: "AAAA"}
+    proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk})
+    proof_refused(guard, dpop_request(bound, proof), "private key material")
+
+
+def test_jwk_of_wrong_type_or_curve(
+    guard: Any, bound: str, dpop_key: DPoPKey, dpop_keys: dict[str, DPoPKey]
+) -> None:
+    rsa_jwk = dpop_keys["RS256"].jwk
+    proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": rsa_jwk})
+    proof_refused(guard, dpop_request(bound, proof), "not a key for ES256")
+    p384 = json.loads(ALGS["ES384"].to_jwk(ec.generate_private_key(ec.SECP384R1()).public_key()))
+    proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": p384})
+    proof_refused(guard, dpop_request(bound, proof), "not a key for ES256")
+
+
+def test_jwk_that_is_no_key(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    jwk = {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}
+    proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk})
+    proof_refused(guard, dpop_request(bound, proof), "not a valid public key")
+    jwk_bad: dict[str, Any] = {"kty": "EC", "crv": "P-256", "x": 5, "y": "AAAA"}
+    proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk_bad})
+    proof_refused(guard, dpop_request(bound, proof), "jwk is invalid")
+
+
+def test_short_rsa_key(make_guard: Any, issuer: TokenIssuer, clock: Any) -> None:
+    from rs_guard._jose import b64url_encode
+    from rs_guard.binding.thumbprint import access_token_hash, jwk_thumbprint
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    jwk = json.loads(ALGS["RS256"].to_jwk(private.public_key()))
+    token = issuer.mint(cnf={"jkt": jwk_thumbprint(jwk)})
+    claims = {"htm": "GET", "htu": URL, "iat": int(clock()), "jti": "r"}
+    claims["ath"] = access_token_hash(token)
+    header = {"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}
+    signing_input = ".".join(b64url_encode(json.dumps(part).encode()) for part in (header, claims))
+    signature = ALGS["RS256"].sign(signing_input.encode(), private)
+    proof = signing_input + "." + b64url_encode(signature)
+    proof_refused(make_guard("dpop"), dpop_request(token, proof), "shorter than 2048")
+
+
+def test_signature_by_another_key(guard: Any, bound: str, dpop_key: DPoPKey, clock: Any) -> None:
+    other = DPoPKey("ES256", clock=clock)
+    proof = other.proof("GET", URL, access_token=bound, headers={"jwk": dpop_key.jwk})
+    proof_refused(guard, dpop_request(bound, proof), "signature", "dpop_bad_signature")
+
+
+def test_tampered_payload(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    head, _, sig = dpop_key.proof("GET", URL, access_token=bound).split(".")
+    other_payload = dpop_key.proof("GET", URL, access_token=bound).split(".")[1]
+    tampered = f"{head}.{other_payload}.{sig}"
+    proof_refused(guard, dpop_request(bound, tampered), "signature", "dpop_bad_signature")
+
+
+# -- htm / htu ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("htm", ["POST", "get", "", None])
+def test_htm_mismatch(guard: Any, bound: str, dpop_key: DPoPKey, htm: str | None) -> None:
+    if htm is None:
+        proof = dpop_key.proof("GET", URL, access_token=bound, drop=["htm"])
+    else:
+        proof = dpop_key.proof(htm, URL, access_token=bound)
+    proof_refused(guard, dpop_request(bound, proof), "htm")
+
+
+@pytest.mark.parametrize(
+    "htu",
+    [
+        "HTTPS://API.Example.TEST/appointments",
+        "https://api.example.test:443/appointments",
+        "https://api.example.test/appointments?page=2",
+        "https://api.example.test/appointments#top",
+        "https://api.example.test/%61ppointments",
+        "https://api.example.test/x/../appointments",
+        "https://api.example.test/./appointments",
+    ],
+)
+def test_htu_equivalent_forms_pass(guard: Any, bound: str, dpop_key: DPoPKey, htu: str) -> None:
+    assert guard.authenticate(dpop_request(bound, dpop_key.proof("GET", htu, access_token=bound)))
+
+
+def test_htu_percent_case_and_request_query(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    url = "https://api.example.test/files/a%2fb"
+    proof = dpop_key.proof("GET", "https://api.example.test/files/a%2Fb", access_token=bound)
+    assert guard.authenticate(dpop_request(bound, proof, url=url + "?q=1"))
+
+
+@pytest.mark.parametrize(
+    "htu",
+    [
+        "http://api.example.test/appointments",
+        "https://other.example.test/appointments",
+        "https://api.example.test:8443/appointments",
+        "https://api.example.test/appointments/",
+        "https://api.example.test/Appointments",
+        "https://api.example.test/",
+        "https://user@api.example.test/appointments",
+        "/appointments",
+        "ftp://api.example.test/appointments",
+        "https://api.example.test:99999/appointments",
+        "https://[::1/appointments",
+        "",
+        12,
+        None,
+    ],
+)
+def test_htu_mismatch(guard: Any, bound: str, dpop_key: DPoPKey, htu: Any) -> None:
+    if htu is None:
+        proof = dpop_key.proof("GET", URL, access_token=bound, drop=["htu"])
+    else:
+        proof = dpop_key.proof("GET", URL, access_token=bound, claims={"htu": htu})
+    proof_refused(guard, dpop_request(bound, proof), "htu")
+
+
+def test_htu_checked_against_public_url(
+    make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey
+) -> None:
+    public = "https://api.example.com/v1"
+    guard = make_guard("dpop", public_url=public)
+    url = request_url(
+        public_url=public, scheme="http", host="10.0.0.5", port=8000, path="/appointments"
+    )
+    token = issuer.mint(cnf=dpop_key.cnf)
+    ok = dpop_key.proof("GET", "https://api.example.com/v1/appointments", access_token=token)
+    assert guard.authenticate(dpop_request(token, ok, url=url))
+    internal = dpop_key.proof("GET", "http://10.0.0.5:8000/appointments", access_token=token)
+    proof_refused(guard, dpop_request(token, internal, url=url), "htu")
+
+
+# -- iat / jti / ath / jkt ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("offset", "ok"), [(-60, True), (-61, False), (5, True), (6, False)])
+def test_iat_window(
+    guard: Any, bound: str, dpop_key: DPoPKey, clock: Any, offset: int, ok: bool
+) -> None:
+    proof = dpop_key.proof("GET", URL, access_token=bound, iat=clock() + offset)
+    ctx = dpop_request(bound, proof)
+    if ok:
+        assert guard.authenticate(ctx)
+    else:
+        proof_refused(
+            guard, ctx, "iat", "dpop_proof_expired" if offset < 0 else "dpop_proof_future"
+        )
+
+
+@pytest.mark.parametrize("iat", ["1800000000", True, None, 1e400])
+def test_iat_not_a_number(guard: Any, bound: str, dpop_key: DPoPKey, iat: Any) -> None:
+    if iat is None:
+        proof = dpop_key.proof("GET", URL, access_token=bound, drop=["iat"])
+    elif iat == 1e400:
+        proof = dpop_key.proof("GET", URL, access_token=bound, claims={"iat": 10**400})
+    else:
+        proof = dpop_key.proof("GET", URL, access_token=bound, claims={"iat": iat})
+    with pytest.raises(InvalidDPoPProof, match="iat"):
+        guard.authenticate(dpop_request(bound, proof))
+
+
+@pytest.mark.parametrize("jti", ["", "x" * 257, 17, None])
+def test_bad_jti(guard: Any, bound: str, dpop_key: DPoPKey, jti: Any) -> None:
+    if jti is None:
+        proof = dpop_key.proof("GET", URL, access_token=bound, drop=["jti"])
+    else:
+        proof = dpop_key.proof("GET", URL, access_token=bound, claims={"jti": jti})
+    proof_refused(guard, dpop_request(bound, proof), "jti")
+
+
+def test_ath_missing_or_wrong(
+    guard: Any, bound: str, dpop_key: DPoPKey, issuer: TokenIssuer
+) -> None:
+    proof_refused(guard, dpop_request(bound, dpop_key.proof("GET", URL)), "ath")
+    other = issuer.mint(cnf=dpop_key.cnf)
+    proof = dpop_key.proof("GET", URL, access_token=other)
+    proof_refused(guard, dpop_request(bound, proof), "ath")
+    proof = dpop_key.proof("GET", URL, access_token=bound, claims={"ath": ["x"]})
+    proof_refused(guard, dpop_request(bound, proof), "ath")
+
+
+def test_proof_key_not_the_bound_key(
+    guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey, dpop_keys: dict[str, DPoPKey]
+) -> None:
+    thief = dpop_keys["EdDSA"]
+    token = issuer.mint(cnf=dpop_key.cnf)
+    proof = thief.proof("GET", URL, access_token=token)
+    proof_refused(guard, dpop_request(token, proof), "another key", "dpop_key_mismatch")
+
+
+# -- scheme and binding rules --------------------------------------------------------------
+
+
+def test_dpop_bound_token_as_bearer(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    ctx = request(bound, headers=[("DPoP", dpop_key.proof("GET", URL, access_token=bound))])
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(ctx)
+    assert info.value.reason == "dpop_token_as_bearer"
+    assert not isinstance(info.value, InvalidDPoPProof)
+    challenge = dict(render_error(info.value, guard.challenge)[1])["www-authenticate"]
+    assert challenge.startswith('Bearer error="invalid_token"')
+    assert "DPoP algs=" in challenge
+
+
+def test_dpop_scheme_with_unbound_token(guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey) -> None:
+    token = issuer.mint()
+    ctx = dpop_request(token, dpop_key.proof("GET", URL, access_token=token))
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(ctx)
+    assert info.value.reason == "unbound_dpop_token"
+    challenge = dict(render_error(info.value, guard.challenge)[1])["www-authenticate"]
+    assert 'DPoP error="invalid_token"' in challenge
+
+
+def test_optional_accepts_bearer(guard: Any, issuer: TokenIssuer) -> None:
+    assert guard.authenticate(request(issuer.mint())).cnf is None
+    _, headers, _ = render_error(InvalidToken("x"), guard.challenge)
+    assert 'Bearer error="invalid_token"' in dict(headers)["www-authenticate"]
+
+
+def test_required_refuses_bearer_with_dpop_challenge(make_guard: Any, issuer: TokenIssuer) -> None:
+    guard = make_guard("dpop", required=True)
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(request(issuer.mint()))
+    assert info.value.reason == "binding_required"
+    challenge = dict(render_error(info.value, guard.challenge)[1])["www-authenticate"]
+    assert challenge.startswith('DPoP error="invalid_token"')
+    assert "Bearer" not in challenge
+
+
+def test_required_for_public_clients(
+    make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey
+) -> None:
+    guard = make_guard("dpop", required_for="public_clients")
+    m2m = issuer.mint(subject="svc@clients", claims={"gty": "client-credentials"})
+    assert guard.authenticate(request(m2m)).is_client
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(request(issuer.mint()))
+    challenge = dict(render_error(info.value, guard.challenge)[1])["www-authenticate"]
+    assert 'DPoP error="invalid_token"' in challenge
+    assert 'Bearer realm="api"' in challenge
+
+
+def test_certificate_bound_token_under_dpop(
+    guard: Any, issuer: TokenIssuer, cert_a: IssuedCert, dpop_key: DPoPKey
+) -> None:
+    token = issuer.mint(cnf=cert_a.cnf)
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(request(token, cert=cert_a.der))
+    assert info.value.reason == "unchecked_binding"
+    token = issuer.mint(cnf={**dpop_key.cnf, **cert_a.cnf})
+    ctx = dpop_request(token, dpop_key.proof("GET", URL, access_token=token))
+    with pytest.raises(InvalidToken, match="client certificate"):
+        guard.authenticate(ctx)
+
+
+def test_missing_credentials_offers_both_schemes(guard: Any) -> None:
+    from rs_guard.errors import MissingCredentials
+
+    with pytest.raises(MissingCredentials) as info:
+        guard.authenticate(request(None))
+    challenge = dict(render_error(info.value, guard.challenge)[1])["www-authenticate"]
+    assert challenge == 'Bearer realm="api", DPoP algs="ES256 PS256 RS256 EdDSA"'
+
+
+def test_token_cache_hit_still_needs_a_proof(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    guard.authenticate(dpop_request(bound, dpop_key.proof("GET", URL, access_token=bound)))
+    proof_refused(guard, dpop_request(bound, []), "no DPoP proof", "dpop_proof_missing")
+
+
+# -- nonces (RFC 9449 §9) ------------------------------------------------------------------
+
+
+def nonce_guard(make_guard: Any, secret: str | None = None) -> Any:
+    return make_guard("dpop", dpop=DPoPOptions(nonce=True, nonce_lifetime=60, nonce_secret=secret))
+
+
+def ask_nonce(guard: Any, token: str, key: DPoPKey, nonce: str | None = None) -> str:
+    proof = key.proof("GET", URL, access_token=token, nonce=nonce)
+    exc = proof_refused(
+        guard, dpop_request(token, proof), "nonce", exc_reason(nonce), "use_dpop_nonce"
+    )
+    _, headers, body = render_error(exc, guard.challenge)
+    assert 'DPoP error="use_dpop_nonce"' in dict(headers)["www-authenticate"]
+    assert json.loads(body)["error"] == "use_dpop_nonce"
+    return dict(headers)["dpop-nonce"]
+
+
+def exc_reason(nonce: str | None) -> str:
+    return "dpop_nonce_missing" if nonce is None else "dpop_nonce_stale"
+
+
+def test_nonce_required_and_then_accepted(
+    make_guard: Any, bound: str, dpop_key: DPoPKey, clock: Any
+) -> None:
+    guard = nonce_guard(make_guard)
+    nonce = ask_nonce(guard, bound, dpop_key)
+    proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
+    assert guard.authenticate(dpop_request(bound, proof))
+    clock.advance(60)  # the previous window's nonce is still good
+    proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
+    assert guard.authenticate(dpop_request(bound, proof))
+    clock.advance(60)
+    fresh = ask_nonce(guard, bound, dpop_key, nonce)
+    assert fresh != nonce
+
+
+def test_nonce_of_another_secret_is_refused(make_guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    one, two = nonce_guard(make_guard), nonce_guard(make_guard)
+    nonce = ask_nonce(one, bound, dpop_key)
+    ask_nonce(two, bound, dpop_key, nonce)
+    ask_nonce(one, bound, dpop_key, "x" * 24)
+
+
+def test_shared_nonce_secret_across_guards(make_guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    secret = "a shared nonce secret"
+    one, two = nonce_guard(make_guard, secret), nonce_guard(make_guard, secret)
+    nonce = ask_nonce(one, bound, dpop_key)
+    proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
+    assert two.authenticate(dpop_request(bound, proof))
+
+
+# -- asyncio -------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_async_guard_dpop(issuer: TokenIssuer, clock: Any, dpop_key: DPoPKey) -> None:
+    config = issuer.config(proof_of_possession=ProofOfPossession("dpop"))
+    guard = AsyncGuard(config, clock=clock, transport=issuer.transport())
+    try:
+        token = issuer.mint(cnf=dpop_key.cnf)
+        proof = dpop_key.proof("GET", URL, access_token=token)
+        assert await guard.authenticate(dpop_request(token, proof))
+        with pytest.raises(InvalidDPoPProof, match="already used"):
+            await guard.authenticate(dpop_request(token, proof))
+        with pytest.raises(InvalidDPoPProof, match="htm"):
+            await guard.authenticate(
+                dpop_request(token, dpop_key.proof("PUT", URL, access_token=token))
+            )
+    finally:
+        await guard.aclose()
