@@ -30,15 +30,19 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+_HERE = Path(__file__).resolve().parent
+# Run as a script, this folder comes first on sys.path; a sibling module may shadow the
+# standard library (benchmarks/http.py would hide ``http``), so only the project root stays.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
+sys.path.insert(0, str(_HERE.parent))
 
-from jwt.algorithms import get_default_algorithms
+from jwt.algorithms import get_default_algorithms  # noqa: E402
 
-from rs_guard import Guard, RequestContext
-from rs_guard._jose import b64url_decode
-from rs_guard.config import DPoPOptions, ProofOfPossession
-from rs_guard.testing import TokenIssuer
-from rs_guard.testing.pop import CertificateAuthority, DPoPKey
+from rs_guard import Guard, RequestContext  # noqa: E402
+from rs_guard._jose import b64url_decode  # noqa: E402
+from rs_guard.config import DPoPOptions, ProofOfPossession  # noqa: E402
+from rs_guard.testing import TokenIssuer  # noqa: E402
+from rs_guard.testing.pop import CertificateAuthority, DPoPKey  # noqa: E402
 
 URL = "https://api.example.com/appointments"
 ALGS = get_default_algorithms()

@@ -1,207 +1,149 @@
-"""Requests per second of a Flask app under gunicorn, unprotected against protected by rs_guard.
+"""The Flask rows of ``benchmarks/http.py``: gunicorn (gthread), unprotected against rs_guard.
 
-Starts a :class:`~rs_guard.testing.JWKSServer` and gunicorn (``-k gthread -w 1 --threads 4``)
-on 127.0.0.1 with a small Flask app (this module's :func:`create_app`) that has
+Same method as ``benchmarks/http.py`` (whose :class:`Target`, ``serve`` and ``wrk`` driver
+it reuses): a real :class:`~rs_guard.testing.JWKSServer` on loopback, one server per row on
+a port the OS chose, ``wrk`` with keep-alive connections, every row run back to back in
+each round, medians over rounds, ratio to the unprotected row of the same round. The app
+(:func:`make_app`) answers ``GET /hello``; with ``RS_GUARD_BENCH_PROTECT=1`` the view is
+wrapped in ``@require("read:hello")`` of :class:`rs_guard.adapters.flask.RSGuard`. Rows:
 
-* ``GET /open``: no protection;
-* ``GET /protected``: ``@require("read:x")`` through :class:`rs_guard.adapters.flask.RSGuard`,
+* ``flask unprotected``: no extension, no decorator (ratio 1.00);
+* ``flask 1 token`` / ``flask 1000 tokens``: one valid token repeated / 1,000 in rotation;
+* the same two with the verified-token cache off (``RS_GUARD_TOKEN_CACHE=0``).
 
-then loads it from threads holding keep-alive connections (``http.client``). Rows:
+``benchmarks/http.py`` can show these rows in its own table by adding :func:`targets` to
+its ``targets()`` (group ``wsgi``). Run alone::
 
-* ``unprotected``: ``/open``;
-* ``protected``: ``/protected`` with one token reused (the verified-token cache hits,
-  as for a client that keeps its token);
-* ``protected, cache off``: the same with ``RS_GUARD_TOKEN_CACHE=0`` (a second gunicorn),
-  so every request verifies the RS256 signature and claims.
-
-The machine is shared and noisy: every round runs every row back to back, and the table
-reports the median over rounds; the ratio is to ``unprotected`` in the same round.
-Run: ``python benchmarks/http_flask.py [--seconds 3] [--rounds 3] [--connections 4]``.
+    python benchmarks/http_flask.py [--duration 5] [--rounds 3] [--connections 32] [--threads 4]
 """
 
 from __future__ import annotations
 
-import argparse
-import http.client
 import os
-import socket
-import statistics
-import subprocess
 import sys
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
+
+# Run as a script, this folder heads sys.path and benchmarks/http.py would hide the
+# standard library's ``http`` package: take the folder out before anything imports it.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import shutil  # noqa: E402
+import statistics  # noqa: E402
+import tempfile  # noqa: E402
+from contextlib import ExitStack  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rs_guard.testing import JWKSServer, TokenIssuer  # noqa: E402
+from benchmarks.http import (  # noqa: E402
+    PATH,
+    SCOPE,
+    Result,
+    Target,
+    run_wrk,
+    serve,
+    write_script,
+)
 
 
-def create_app() -> Any:
-    """The app gunicorn serves (``benchmarks.http_flask:create_app()``), from RS_GUARD_*."""
+def make_app() -> Any:
+    """The benchmark app (``gunicorn 'benchmarks.http_flask:make_app()'``)."""
     from flask import Flask
 
-    from rs_guard.adapters.flask import RSGuard, current_token
-    from rs_guard.loaders import load_config
-
     app = Flask("bench")
-    guard = RSGuard(app, config=load_config())
 
-    @app.get("/open")
-    def open_route() -> dict[str, str]:
-        return {"sub": "anonymous"}
+    def hello() -> str:
+        return "hello"
 
-    @app.get("/protected")
-    @guard.require("read:x")
-    def protected_route() -> dict[str, Any]:
-        return {"sub": current_token.subject}
+    if os.environ.get("RS_GUARD_BENCH_PROTECT") == "1":
+        from rs_guard.adapters.flask import RSGuard, require
+        from rs_guard.loaders import load_config
 
+        RSGuard(app, config=load_config())
+        hello = require(SCOPE)(hello)
+    app.add_url_rule(PATH, view_func=hello)
     return app
 
 
-@contextmanager
-def gunicorn(env: dict[str, str], workers: str, threads: str) -> Iterator[int]:
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1024)
-    port = sock.getsockname()[1]
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("RS_GUARD_")}
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "gunicorn", "benchmarks.http_flask:create_app()",
-            "--bind", f"fd://{sock.fileno()}", "-k", "gthread", "-w", workers,
-            "--threads", threads, "--log-level", "warning",
-        ],
-        env={**clean, **env, "PYTHONPATH": str(ROOT)},
-        cwd=ROOT,
-        pass_fds=(sock.fileno(),),
-    )  # fmt: skip
-    sock.close()
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/open")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("gunicorn did not start")
-            time.sleep(0.05)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def gunicorn_command(port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "benchmarks.http_flask:make_app()",
+        "--bind", f"127.0.0.1:{port}", "--worker-class", "gthread", "--workers", "1",
+        "--threads", os.environ.get("RS_GUARD_BENCH_THREADS", "4"), "--log-level", "warning",
+    ]  # fmt: skip
 
 
-def load(
-    port: int, path: str, headers: dict[str, str], seconds: float, connections: int
-) -> dict[str, float]:
-    """Requests per second and latency percentiles (ms) over ``seconds``."""
-    latencies: list[list[float]] = [[] for _ in range(connections)]
-    errors: list[int] = [0] * connections
-    start = threading.Barrier(connections + 1)
-    stop_at: list[float] = [0.0]
-
-    def worker(index: int) -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-        mine = latencies[index]
-        start.wait()
-        while True:
-            begin = time.perf_counter()
-            if begin >= stop_at[0]:
-                break
-            conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            response.read()
-            if response.status != 200:
-                errors[index] += 1
-            mine.append(time.perf_counter() - begin)
-        conn.close()
-
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(connections)]
-    for thread in threads:
-        thread.start()
-    stop_at[0] = time.perf_counter() + seconds
-    started = time.perf_counter()
-    start.wait()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - started
-    every = sorted(x for chunk in latencies for x in chunk)
-    if sum(errors):
-        raise RuntimeError(f"{sum(errors)} requests to {path} failed")
-    return {
-        "rps": len(every) / elapsed,
-        "p50": every[len(every) // 2] * 1000,
-        "p99": every[min(len(every) - 1, int(len(every) * 0.99))] * 1000,
-    }
+def targets(rs_env: dict[str, str]) -> list[Target]:
+    """The Flask rows, for ``benchmarks/http.py``'s table or this script's."""
+    protect = {**rs_env, "RS_GUARD_BENCH_PROTECT": "1"}
+    no_cache = {**protect, "RS_GUARD_TOKEN_CACHE": "0"}
+    return [
+        Target("flask unprotected", "wsgi", gunicorn_command),
+        Target("flask 1 token", "wsgi", gunicorn_command, protect, tokens=1),
+        Target("flask 1000 tokens", "wsgi", gunicorn_command, protect, tokens=1000),
+        Target("flask no cache, 1 token", "wsgi", gunicorn_command, no_cache, tokens=1),
+        Target("flask no cache, 1000 tokens", "wsgi", gunicorn_command, no_cache, tokens=1000),
+    ]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=3.0)
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per row and round")
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--workers", default="1")
-    parser.add_argument("--threads", default="4")
-    args = parser.parse_args()
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--threads", default="4", help="gunicorn --threads")
+    args = parser.parse_args(argv)
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (Debian: apt-get install wrk, or scripts/setup --system)")
+        return 2
+    os.environ["RS_GUARD_BENCH_THREADS"] = args.threads
+
+    from rs_guard.testing import JWKSServer, TokenIssuer
 
     issuer = TokenIssuer()
-    token = issuer.mint(scopes=["read:x"])
-    auth = {"Authorization": f"Bearer {token}"}
-    with JWKSServer(issuer.jwks) as jwks:
-        env = {
+    tokens = [issuer.mint(scopes=[SCOPE], subject=f"auth0|user-{i}") for i in range(1000)]
+    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
+        jwks = stack.enter_context(JWKSServer(issuer.jwks))
+        rs_env = {
             "RS_GUARD_ISSUER": issuer.issuer,
             "RS_GUARD_AUDIENCE": issuer.audience,
             "RS_GUARD_JWKS_URI": jwks.jwks_uri,
         }
-        with (
-            gunicorn(env, args.workers, args.threads) as cached_port,
-            gunicorn({**env, "RS_GUARD_TOKEN_CACHE": "0"}, args.workers, args.threads) as cold_port,
-        ):
-            rows = {
-                "unprotected": (cached_port, "/open", {}),
-                "protected": (cached_port, "/protected", auth),
-                "protected, cache off": (cold_port, "/protected", auth),
-            }
-            for port, path, headers in rows.values():  # warm up: keys fetched, code paths hot
-                load(port, path, headers, 0.5, args.connections)
-            results: dict[str, list[dict[str, float]]] = {name: [] for name in rows}
-            for _ in range(args.rounds):
-                for name, (port, path, headers) in rows.items():
-                    results[name].append(load(port, path, headers, args.seconds, args.connections))
-
-    base = statistics.median(r["rps"] for r in results["unprotected"])
+        rows = targets(rs_env)
+        scripts = {
+            t.name: write_script(Path(tmp), f"row{i}", tokens[: t.tokens])
+            for i, t in enumerate(rows)
+        }
+        ports = {t.name: stack.enter_context(serve(t)) for t in rows}
+        for t in rows:  # warm-up: first key fetch, imports, caches
+            run_wrk(ports[t.name], scripts[t.name], 1, args.connections)
+        results: dict[str, list[Result]] = {t.name: [] for t in rows}
+        ratios: dict[str, list[float]] = {t.name: [] for t in rows}
+        for _ in range(args.rounds):
+            baseline = 0.0
+            for t in rows:
+                result = run_wrk(ports[t.name], scripts[t.name], args.duration, args.connections)
+                results[t.name].append(result)
+                baseline = result.rps if t.tokens == 0 else baseline
+                ratios[t.name].append(result.rps / baseline)
     print(
-        f"Flask {_version('flask')} / gunicorn {_version('gunicorn')} gthread "
-        f"-w {args.workers} --threads {args.threads}; {args.connections} keep-alive "
-        f"connections; {args.rounds} rounds of {args.seconds:g} s; median per row"
+        f"gunicorn -k gthread --workers 1 --threads {args.threads}; wrk -t1 "
+        f"-c{args.connections}, {args.duration:g} s x {args.rounds} rounds, medians"
     )
-    print(f"{'row':24} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'vs unprotected':>15}")
-    for name, runs in results.items():
-        rps = statistics.median(r["rps"] for r in runs)
-        p50 = statistics.median(r["p50"] for r in runs)
-        p99 = statistics.median(r["p99"] for r in runs)
-        print(f"{name:24} {rps:8.0f} {p50:8.2f} {p99:8.2f} {rps / base:14.2f}x")
-
-
-def _version(name: str) -> str:
-    from importlib.metadata import version
-
-    return version(name)
+    print(f"{'row':<30} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} {'ratio':>6} {'non-2xx':>8}")
+    for t in rows:
+        rs = results[t.name]
+        print(
+            f"{t.name:<30} {statistics.median(r.rps for r in rs):>9.0f} "
+            f"{statistics.median(r.p50_ms for r in rs):>8.2f} "
+            f"{statistics.median(r.p99_ms for r in rs):>8.2f} "
+            f"{statistics.median(ratios[t.name]):>6.2f} {sum(r.non_2xx for r in rs):>8}"
+        )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

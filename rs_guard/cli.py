@@ -266,7 +266,14 @@ def main(
     if args.command == "demo":
         from .demo import run_demo
 
-        return run_demo(serve=args.serve, port=args.port, out=out)
+        try:
+            return run_demo(serve=args.serve, port=args.port, out=out)
+        except KeyboardInterrupt:
+            err.write("rs-guard demo: interrupted\n")
+            return 130
+        except (OSError, RuntimeError) as exc:  # a busy --port, a server that cannot start
+            err.write(f"rs-guard demo: {exc}\n")
+            return EXIT_FAILED
     if args.command == "inspect":
         return _inspect(args, env, out, err, stdin or sys.stdin, clock, transport)
     return _check_config(args, env, out, err, transport)

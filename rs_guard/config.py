@@ -61,6 +61,14 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def check_url(field_name: str, url: str) -> str:
     """An absolute ``https`` URL, or ``http`` on a loopback host; otherwise ConfigError."""
     try:
@@ -318,8 +326,8 @@ class GuardConfig:
             raise ConfigError(
                 "token_dialect", f"must be one of {sorted(DIALECTS)}, got {self.token_dialect!r}"
             )
-        if not 0 <= self.leeway <= 300:
-            raise ConfigError("leeway", "must be between 0 and 300 seconds")
+        if not _is_number(self.leeway) or not 0 <= self.leeway <= 300:
+            raise ConfigError("leeway", "must be a number of seconds from 0 to 300")
         for name in ("token_lifetime", "token_lifetime_for_web"):
             value = getattr(self, name)
             if value is not None and (
@@ -334,10 +342,10 @@ class GuardConfig:
             and self.token_lifetime_for_web > self.token_lifetime
         ):
             raise ConfigError("token_lifetime_for_web", "must not be above token_lifetime")
-        if not 256 <= self.max_token_bytes <= 1024 * 1024:
-            raise ConfigError("max_token_bytes", "must be between 256 and 1048576")
-        if self.token_cache_size < 0:
-            raise ConfigError("token_cache_size", "must not be negative")
+        if not _is_int(self.max_token_bytes) or not 256 <= self.max_token_bytes <= 1024 * 1024:
+            raise ConfigError("max_token_bytes", "must be an integer from 256 to 1048576")
+        if not _is_int(self.token_cache_size) or self.token_cache_size < 0:
+            raise ConfigError("token_cache_size", "must be an integer, 0 or more")
         values = [s.value for s in self.scopes]
         if len(set(values)) != len(values):
             raise ConfigError("scopes", "a scope is defined twice")

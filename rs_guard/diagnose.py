@@ -276,6 +276,8 @@ def _describe_pass(
         return f"{claims.get('aud')!r} includes {config.audience!r}"
     if name == "kid":
         return repr(header.get("kid"))
+    if name == "key" and config.algorithm == "HS256":
+        return "HS256: the API's signing secret (no key set)"
     if name == "lifetime":
         return "no token_lifetime configured" if config.token_lifetime is None else CHECKS[name]
     return CHECKS[name]

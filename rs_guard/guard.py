@@ -139,6 +139,8 @@ class _GuardCore:
         error: RSGuardError | None = None,
     ) -> None:
         """Log the outcome (never the token) and feed the observers."""
+        if error is None and not observability.wants_accepted(self.observers):
+            return  # the hot path: nobody listens for accepted requests
         observability.emit(
             observability.outcome_of(
                 error=error,

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import threading
 import time
@@ -46,6 +47,9 @@ log = logging.getLogger("rs_guard.jwks")
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 _MAX_REDIRECTS = 3
 _MAX_KIDS_REMEMBERED = 1024
+#: ``identity``: a compressed answer could expand far beyond ``max_bytes`` within one
+#: chunk before the size check sees it (a "zip bomb"); key sets are small anyway.
+_REQUEST_HEADERS = {"accept": "application/json", "accept-encoding": "identity"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +189,8 @@ class KeySetState:
 
     def _unavailable(self, why: str) -> KeysUnavailable:
         retry = self._last_attempt + self.options.cooldown - self.clock()
+        if not math.isfinite(retry):  # no attempt yet (a lock wait that timed out)
+            retry = self.options.cooldown
         return KeysUnavailable(
             f"{why}; try again later", retry_after=max(1, round(retry)), reason="keys_unavailable"
         )
@@ -394,7 +400,7 @@ class JWKSClient:
         deadline = time.monotonic() + self.state.options.timeout
         try:
             with self._client.stream(
-                "GET", url, headers={"accept": "application/json"}, timeout=self._timeout
+                "GET", url, headers=_REQUEST_HEADERS, timeout=self._timeout
             ) as response:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:
@@ -456,11 +462,19 @@ class AsyncJWKSClient:
             pass
 
     async def _fetch(self, url: str) -> Fetched:
+        # A hard cap on the whole exchange, headers included: a server that dribbles its
+        # status line or headers cannot hold a fetch open past the timeout.
+        try:
+            return await asyncio.wait_for(self._fetch_once(url), self.state.options.timeout)
+        except asyncio.TimeoutError:
+            return Fetched(url, error=_too_slow(self._timeout))
+
+    async def _fetch_once(self, url: str) -> Fetched:
         limit = self.state.options.max_bytes
         deadline = time.monotonic() + self.state.options.timeout
         try:
             async with self._client.stream(
-                "GET", url, headers={"accept": "application/json"}, timeout=self._timeout
+                "GET", url, headers=_REQUEST_HEADERS, timeout=self._timeout
             ) as response:
                 declared = response.headers.get("content-length", "")
                 if declared.isdigit() and int(declared) > limit:

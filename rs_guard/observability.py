@@ -35,6 +35,7 @@ __all__ = [
     "peek",
     "record_refusal",
     "remove_observer",
+    "wants_accepted",
 ]
 
 log = logging.getLogger("rs_guard.guard")
@@ -85,12 +86,19 @@ def clear_observers() -> None:
     _observers.clear()
 
 
+def wants_accepted(observers: Iterable[Observer] = ()) -> bool:
+    """Whether an accepted request must be reported at all (observers or DEBUG logging)."""
+    return bool(_observers) or bool(observers) or log.isEnabledFor(logging.DEBUG)
+
+
 def _short(value: Any) -> str | None:
     """A log-safe rendition of a value taken from an unverified token."""
     if not isinstance(value, str):
         return None
-    cleaned = "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in value)
-    return cleaned[:_MAX_FIELD]
+    text: str = value[:_MAX_FIELD]
+    if text.isascii() and text.isprintable():  # the usual case, on every request: no copy
+        return text
+    return "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in text)
 
 
 def peek(token: str | None) -> tuple[str | None, str | None]:

@@ -38,6 +38,11 @@ _TIME_CLAIMS = ("exp", "nbf", "iat")
 #: Header parameters that change how the signature is to be read; none is supported.
 _UNSUPPORTED_HEADERS = ("crit", "b64", "enc", "zip")
 _EMPTY: frozenset[str] = frozenset()
+#: JWS algorithm names (RFC 7518 §3.1, RFC 8037) that may be named in a refusal.
+_REGISTERED_ALGS = frozenset(
+    {"none", "HS256", "HS384", "HS512", "RS256", "RS384", "RS512", "ES256", "ES384", "ES512"}
+    | {"PS256", "PS384", "PS512", "EdDSA", "ES256K"}
+)
 #: Tells an absent claim from one present with the value ``null`` (a wrong JSON type).
 _ABSENT: Any = object()
 
@@ -134,8 +139,11 @@ class TokenPolicy:
         alg = header.get("alg")
         if alg != self.algorithm:
             # RFC 8725 §3.1: the algorithm comes from the settings, never the token.
+            # Only a registered name is repeated: nothing else of the token is echoed.
+            known = isinstance(alg, str) and alg in _REGISTERED_ALGS
+            named = repr(alg) if known else "another algorithm"
             raise InvalidToken(
-                f"the token is signed with {alg!r}; this API accepts {self.algorithm} only",
+                f"the token is signed with {named}; this API accepts {self.algorithm} only",
                 reason="wrong_algorithm",
             )
         typ = header.get("typ")
@@ -147,7 +155,9 @@ class TokenPolicy:
                 )
         elif not isinstance(typ, str) or typ.lower() not in self.allowed_types:
             raise InvalidToken(
-                f"the token type {typ!r} is not an access token type", reason="wrong_type"
+                "the token's typ is not an access token type"
+                + (" (at+jwt)" if self.rfc9068 else ""),
+                reason="wrong_type",
             )
         for name in _UNSUPPORTED_HEADERS:
             if name in header:

@@ -8,8 +8,9 @@ from rs_guard.adapters.fastapi import RSGuard
 auth = RSGuard(load_config())  # RS_GUARD_DOMAIN, RS_GUARD_AUDIENCE, ...
 app = FastAPI()
 auth.install(app, public_paths=["/health"])
+Reader = Annotated[AccessToken, Security(auth, scopes=["read:appointments"])]
 
 
 @app.get("/appointments")
-async def appointments(token: Annotated[AccessToken, Security(auth, scopes=["read:appointments"])]):
+async def appointments(token: Reader):
     return {"for": token.subject}

@@ -120,21 +120,13 @@ def token_from_scope(scope: Scope) -> AccessToken | None:
     return token if isinstance(token, AccessToken) else None
 
 
-def request_context(scope: Scope, config: GuardConfig) -> RequestContext:
-    """The framework-neutral view of an ASGI connection that the guard reads.
-
-    The URL comes from ``config.public_url`` or the server's own ``scheme``/``server``,
-    never from ``Host`` or ``X-Forwarded-*`` (a client can forge those).
-    """
-    headers = [(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]]
-    query = scope.get("query_string", b"").decode("latin-1")
+def _url(scope: Scope, config: GuardConfig, query: str) -> str:
     path: str = scope.get("path", "/")
-    server = scope.get("server")
     if config.public_url:
         root = scope.get("root_path", "")
         if root and path.startswith(root):
             path = path[len(root) :] or "/"
-        url = request_url(
+        return request_url(
             public_url=config.public_url,
             scheme="",
             host="",
@@ -142,21 +134,62 @@ def request_context(scope: Scope, config: GuardConfig) -> RequestContext:
             path=path,
             query_string=query,
         )
-    else:
-        host, port = (server[0], server[1]) if server else ("localhost", None)
-        url = request_url(
-            public_url=None,
-            scheme=scope.get("scheme", "http"),
-            host=host,
-            port=port,
-            path=path,
-            query_string=query,
+    server = scope.get("server")
+    host, port = (server[0], server[1]) if server else ("localhost", None)
+    return request_url(
+        public_url=None,
+        scheme=scope.get("scheme", "http"),
+        host=host,
+        port=port,
+        path=path,
+        query_string=query,
+    )
+
+
+class _URLCache:
+    """Request URLs already built, by what they are built from (bounded; paths repeat)."""
+
+    __slots__ = ("_urls", "maxsize")
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._urls: dict[tuple[Any, ...], str] = {}
+        self.maxsize = maxsize
+
+    def url(self, scope: Scope, config: GuardConfig, query: str) -> str:
+        key = (
+            scope.get("path"),
+            query,
+            scope.get("root_path"),
+            scope.get("scheme"),
+            scope.get("server"),
+            config.public_url,
         )
+        try:
+            return self._urls[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable server entry
+            url = _url(scope, config, query)
+        if len(self._urls) >= self.maxsize:
+            self._urls.clear()
+        with contextlib.suppress(TypeError):
+            self._urls[key] = url
+        return url
+
+
+_URLS = _URLCache()
+
+
+def request_context(scope: Scope, config: GuardConfig) -> RequestContext:
+    """The framework-neutral view of an ASGI connection that the guard reads.
+
+    The URL comes from ``config.public_url`` or the server's own ``scheme``/``server``,
+    never from ``Host`` or ``X-Forwarded-*`` (a client can forge those).
+    """
+    query = scope.get("query_string", b"").decode("latin-1")
     client = scope.get("client")
     return RequestContext(
         method=scope.get("method", "GET"),
-        url=url,
-        headers=headers,
+        url=_URLS.url(scope, config, query),
+        headers=[(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]],
         query_string=query,
         client_cert=client_cert_from_asgi(scope, config) if config.mtls_enabled else None,
         peer=client[0] if client else None,
@@ -235,36 +268,30 @@ class RSGuardMiddleware:
             return
         scope[STATE_KEY] = self._state
         path = scope["path"]
+        guard = self.guard
         if path in self._exact or (self._prefixes and path.startswith(self._prefixes)):
             scope["auth"] = AuthCredentials()
             scope["user"] = _ANONYMOUS
-            await self._call_app(scope, receive, send)
-            return
-        guard = self.guard
-        try:
-            token = await guard.authenticate(request_context(scope, self.config))
-        except MissingCredentials as exc:
-            if not self.allow_anonymous:
+        else:
+            try:
+                token = await guard.authenticate(request_context(scope, self.config))
+            except MissingCredentials as exc:
+                if not self.allow_anonymous:
+                    await send_refusal(scope, receive, send, exc, guard)
+                    return
+                scope["auth"] = AuthCredentials()
+                scope["user"] = _ANONYMOUS
+            except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
                 await send_refusal(scope, receive, send, exc, guard)
                 return
-            scope["auth"] = AuthCredentials()
-            scope["user"] = _ANONYMOUS
-        except RSGuardError as exc:
-            log.info("refused %s %s: %s", kind, path, exc.reason)
-            await send_refusal(scope, receive, send, exc, guard)
-            return
-        else:
-            scope[TOKEN_KEY] = token
-            scope["auth"] = AuthCredentials(cast(Any, token.granted))
-            scope["user"] = TokenUser(token)
-        await self._call_app(scope, receive, send)
-
-    async def _call_app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Run the app; a refusal raised by a route decorator or dependency is answered here."""
+            else:
+                scope[TOKEN_KEY] = token
+                scope["auth"] = AuthCredentials(cast(Any, token.granted))
+                scope["user"] = TokenUser(token)
         try:
             await self.app(scope, receive, send)
-        except RSGuardError as exc:
-            await send_refusal(scope, receive, send, exc, self.guard)
+        except RSGuardError as exc:  # raised by a route decorator or a dependency
+            await send_refusal(scope, receive, send, exc, guard)
 
     # -- lifespan ----------------------------------------------------------------
 

@@ -5,14 +5,15 @@ JWT signed by the client's key, which is in its header. The checks of §4.3, in 
 
 1. one well-formed compact JWS, small enough; ``typ`` ``dpop+jwt``; no ``crit``;
 2. ``alg`` one of the configured asymmetric algorithms; ``jwk`` a public key of a
-   matching type (no private members), whose signature over the proof verifies;
+   matching type (no private members) whose RFC 7638 thumbprint is the token's
+   ``cnf.jkt`` (§6.1, constant time; checked first, it is the cheapest refusal), and
+   whose signature over the proof verifies;
 3. ``htm`` equals the request method, ``htu`` the request URL (scheme, host, port and
    path after normalisation, :mod:`rs_guard.binding.htu`; the URL the guard sees honours
    ``public_url``);
 4. with ``dpop.nonce``: ``nonce`` is a current server nonce (§9), else ``use_dpop_nonce``;
 5. ``iat`` within ``[now - max_age, now + max_future]``; ``jti`` a bounded string;
-6. ``ath`` = base64url(SHA-256(access token)); the token's ``cnf.jkt`` = the RFC 7638
-   thumbprint of ``jwk`` (§6.1), both compared in constant time;
+6. ``ath`` = base64url(SHA-256(access token)), compared in constant time;
 7. the proof is new: the guard remembers ``thumbprint + jti`` in the replay store until
    the proof could no longer pass step 5 (§11.1).
 
@@ -49,6 +50,8 @@ __all__ = ["DPoPBinding"]
 
 MAX_PROOF_BYTES = 8 * 1024
 MAX_JTI_LENGTH = 256
+#: Larger RSA keys only make each verification slower; clients use 2048-4096 bits.
+MAX_RSA_BITS = 8192
 #: Members of a private (or symmetric) JWK; a proof carrying one is refused (§4.3 step 7).
 PRIVATE_MEMBERS = frozenset({"d", "p", "q", "dp", "dq", "qi", "oth", "k"})
 _KEY_TYPES: Mapping[str, tuple[str, frozenset[str]]] = {
@@ -149,7 +152,14 @@ class DPoPBinding:
             raise _proof_error(
                 "the DPoP proof's alg is not one of " + ", ".join(sorted(self.algorithms))
             )
-        thumbprint, key = self._public_key(header.get("jwk"), alg)
+        jwk: Any = header.get("jwk")
+        thumbprint = self._thumbprint(jwk, alg)
+        if not hmac.compare_digest(thumbprint.encode(), jkt.encode()):
+            raise _proof_error(
+                "the DPoP proof is signed with another key than the token is bound to (cnf.jkt)",
+                "dpop_key_mismatch",
+            )
+        key = self._public_key(thumbprint, jwk, alg)
         try:
             valid = _ALGORITHMS[alg].verify(jws.signing_input, key, jws.signature)
         except (PyJWTError, ValueError, TypeError):
@@ -173,18 +183,14 @@ class DPoPBinding:
             ath.encode("utf-8", "replace"), access_token_hash(access_token).encode()
         ):
             raise _proof_error("the DPoP proof's ath does not match the access token")
-        if not hmac.compare_digest(thumbprint.encode(), jkt.encode()):
-            raise _proof_error(
-                "the DPoP proof is signed with another key than the token is bound to (cnf.jkt)",
-                "dpop_key_mismatch",
-            )
         replay_key = b64url_encode(
             hashlib.sha256(f"{thumbprint}\x00{jti}".encode("utf-8", "replace")).digest()
         )
         return ProofReplay(replay_key, max(iat + self.max_age, now) + 1.0)
 
-    def _public_key(self, jwk: object, alg: str) -> tuple[str, Any]:
-        """The proof's public key and its RFC 7638 thumbprint; refuses private keys."""
+    @staticmethod
+    def _thumbprint(jwk: Any, alg: str) -> str:
+        """The RFC 7638 thumbprint of the proof's ``jwk``, a public key of a type for ``alg``."""
         if not isinstance(jwk, dict):
             raise _proof_error("the DPoP proof's header has no jwk")
         if PRIVATE_MEMBERS.intersection(jwk):
@@ -193,23 +199,29 @@ class DPoPBinding:
         if jwk.get("kty") != kty or (curves and jwk.get("crv") not in curves):
             raise _proof_error(f"the DPoP proof's jwk is not a key for {alg}")
         try:
-            thumbprint = jwk_thumbprint(jwk)
+            return jwk_thumbprint(jwk)
         except ValueError as exc:
             raise _proof_error(f"the DPoP proof's jwk is invalid: {exc}") from None
+
+    def _public_key(self, thumbprint: str, jwk: dict[str, Any], alg: str) -> Any:
+        """The key object of ``jwk``, cached by thumbprint (the members it covers fix the key)."""
         key = self._keys.get(thumbprint)
-        if key is None:
-            public = {name: jwk[name] for name in ("kty", "crv", "x", "y", "n", "e") if name in jwk}
-            try:
-                key = _ALGORITHMS[alg].from_jwk(public)
-            except (InvalidKeyError, PyJWTError, ValueError, TypeError, KeyError):
-                raise _proof_error("the DPoP proof's jwk is not a valid public key") from None
-            if kty == "RSA" and getattr(key, "key_size", 0) < 2048:
-                raise _proof_error("the DPoP proof's RSA key is shorter than 2048 bits")
-            with self._keys_lock:
-                if len(self._keys) >= _KEY_CACHE_SIZE:
-                    self._keys.clear()
-                self._keys[thumbprint] = key
-        return thumbprint, key
+        if key is not None:
+            return key
+        public: dict[str, Any] = {
+            name: jwk[name] for name in ("kty", "crv", "x", "y", "n", "e") if name in jwk
+        }
+        try:
+            key = _ALGORITHMS[alg].from_jwk(public)
+        except (InvalidKeyError, PyJWTError, ValueError, TypeError, KeyError):
+            raise _proof_error("the DPoP proof's jwk is not a valid public key") from None
+        if public["kty"] == "RSA" and not 2048 <= getattr(key, "key_size", 0) <= MAX_RSA_BITS:
+            raise _proof_error(f"the DPoP proof's RSA key is not of 2048 to {MAX_RSA_BITS} bits")
+        with self._keys_lock:
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[thumbprint] = key
+        return key
 
     @staticmethod
     def _check_request(ctx: RequestContext, claims: Mapping[str, Any]) -> None:
@@ -223,16 +235,17 @@ class DPoPBinding:
 
     def _check_time(self, claims: Mapping[str, Any], now: float) -> float:
         """``iat`` within the window (§4.3 step 11, §11.1)."""
-        iat = claims.get("iat")
-        try:
-            finite = not isinstance(iat, bool) and math.isfinite(iat)  # type: ignore[arg-type]
-        except (TypeError, OverflowError):
-            finite = False
-        if not finite:
+        value = claims.get("iat")
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise _proof_error("the DPoP proof's iat is missing or not a number")
-        assert isinstance(iat, (int, float))
+        try:
+            iat = float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            iat = math.inf
+        if not math.isfinite(iat):
+            raise _proof_error("the DPoP proof's iat is missing or not a number")
         if iat < now - self.max_age:
             raise _proof_error("the DPoP proof is too old (iat)", "dpop_proof_expired")
         if iat > now + self.max_future:
             raise _proof_error("the DPoP proof is issued in the future (iat)", "dpop_proof_future")
-        return float(iat)
+        return iat

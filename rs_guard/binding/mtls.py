@@ -7,9 +7,14 @@ constant time. The certificate comes from the request's TLS layer
 the direct peer is a trusted proxy, from that header (:mod:`rs_guard.binding.certs`),
 which then wins. A malformed header from a trusted proxy is refused, never skipped.
 
-Which tokens must be bound (``required``, ``required_for``) is decided by
-:func:`rs_guard.binding._policy.binding_required`; see there for what a token can tell
-about its client. A token bound any other way (``cnf.jkt``, unknown members) is refused.
+Which tokens must be bound: ``required: true`` or ``required_for: all_clients``, every
+token; ``required: false``, none (a bound one is still checked, an unbound one passes);
+``required_for: public_clients``, every token except those that show the
+client-credentials grant, which RFC 6749 §4.4 allows to confidential clients only: an
+Auth0 access token says nothing else about how its client authenticated, so any other
+token might come from a public client and must be bound (fail closed). See
+:mod:`rs_guard.binding._policy`. A token bound any other way (``cnf.jkt``, unknown
+``cnf`` members) is refused.
 """
 
 from __future__ import annotations

@@ -279,3 +279,18 @@ def test_proof_of_possession_properties() -> None:
     assert build(proof_of_possession=ProofOfPossession("mtls")).mtls_enabled
     assert not build().dpop_enabled
     assert not build().mtls_enabled
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("leeway", "10"),
+        ("leeway", True),
+        ("token_cache_size", "5"),
+        ("token_cache_size", 1.5),
+        ("max_token_bytes", 2048.0),
+        ("max_token_bytes", None),
+    ],
+)
+def test_numbers_of_the_wrong_type_are_config_errors(field: str, value: Any) -> None:
+    refused(field, **{field: value})

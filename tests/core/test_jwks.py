@@ -9,7 +9,9 @@ timeouts run on the real one.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
+import logging
 import socket
 import threading
 import time
@@ -19,10 +21,12 @@ from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import httpx
 import pytest
 
 from rs_guard import AsyncGuard, Guard, InvalidToken, KeysUnavailable, render_error
 from rs_guard.config import GuardConfig, JWKSOptions
+from rs_guard.jwks import Fetched, KeySetState
 from rs_guard.testing import JWKSServer, TokenIssuer
 from rs_guard.testing.server import Reply
 
@@ -136,7 +140,10 @@ def test_an_added_key_keeps_the_token_cache(
 
 
 @pytest.mark.parametrize("failure", ["http_500", "connection_refused"])
-def test_outage_serves_stale_keys_then_503(issuer_: TokenIssuer, clock: Any, failure: str) -> None:
+def test_outage_serves_stale_keys_then_503(
+    issuer_: TokenIssuer, clock: Any, failure: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="rs_guard")
     server = JWKSServer(issuer_.jwks).start()
     guard = Guard(make_config(issuer_, server, token_cache_size=0), clock=clock)
     try:
@@ -150,6 +157,9 @@ def test_outage_serves_stale_keys_then_503(issuer_: TokenIssuer, clock: Any, fai
         state = guard.key_sets[issuer_.issuer]
         assert state.requests_sent == 2
         assert state.last_error is not None
+        messages = [r.getMessage() for r in caplog.records]
+        assert any("serving stale keys" in m for m in messages)
+        assert any("key fetch failed" in m for m in messages)
         clock.advance(OPTIONS.cooldown - 1)
         assert guard.verify(issuer_.mint())  # within the cooldown: no new attempt
         assert state.requests_sent == 2
@@ -277,7 +287,9 @@ class StreamingServer:
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._httpd.server_address[1]}/jwks.json"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -307,6 +319,43 @@ def test_a_huge_streamed_body_is_refused_without_reading_it_all(
         big.close()
 
 
+def test_a_compressed_bomb_is_refused_and_identity_is_asked_for(
+    issuer_: TokenIssuer, server: JWKSServer, clock: Any
+) -> None:
+    bomb = gzip.compress(b" " * (8 * 1024 * 1024))  # 8 MiB of spaces, about 8 KiB sent
+    assert len(bomb) < 64 * 1024
+    seen: list[str | None] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            seen.append(self.headers.get("Accept-Encoding"))
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Encoding", "gzip")  # whatever the client asked for
+            self.send_header("Content-Length", str(len(bomb)))
+            self.end_headers()
+            self.wfile.write(bomb)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    url = f"http://127.0.0.1:{httpd.server_address[1]}/jwks.json"
+    guard = Guard(issuer_.config(jwks_uri=url, jwks=OPTIONS), clock=clock)
+    try:
+        with pytest.raises(KeysUnavailable):
+            guard.verify(issuer_.mint())
+        assert seen == ["identity"]
+        assert "larger than" in (guard.key_sets[issuer_.issuer].last_error or "")
+    finally:
+        guard.close()
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
 def test_a_dripping_issuer_is_cut_off_at_the_timeout(issuer_: TokenIssuer, clock: Any) -> None:
     drip = StreamingServer(total=1024 * 1024, chunk=16, pause=0.05)
     options = JWKSOptions(cooldown=5, timeout=0.5)
@@ -325,14 +374,14 @@ def test_a_slow_issuer_fails_in_about_the_timeout(
     issuer_: TokenIssuer, server: JWKSServer, clock: Any
 ) -> None:
     good = (200, {"Content-Type": "application/json"}, json.dumps(issuer_.jwks()).encode())
-    server.reply = JWKSServer.slow(1.5, good)
+    server.reply = JWKSServer.slow(3.0, good)
     options = JWKSOptions(cooldown=5, timeout=0.3)
     guard = Guard(make_config(issuer_, server, jwks=options), clock=clock)
     started = time.monotonic()
     with pytest.raises(KeysUnavailable):
         guard.verify(issuer_.mint())
     elapsed = time.monotonic() - started
-    assert 0.25 <= elapsed < 1.0
+    assert 0.25 <= elapsed < 1.5
     assert "Timeout" in (guard.key_sets[issuer_.issuer].last_error or "")
     guard.close()
 
@@ -441,6 +490,30 @@ def test_concurrent_cold_requests_with_issuer_down_do_not_hang(
     assert time.monotonic() - started < 2 * OPTIONS.timeout
     assert guard.key_sets[issuer_.issuer].requests_sent == 1
     guard.close()
+
+
+def test_async_rotation_and_random_kid_flood(
+    issuer_: TokenIssuer, server: JWKSServer, clock: Any
+) -> None:
+    async def main() -> None:
+        guard = AsyncGuard(make_config(issuer_, server), clock=clock)
+        try:
+            assert await guard.verify(issuer_.mint())
+            new = issuer_.rotate()
+            clock.advance(OPTIONS.cooldown)
+            assert (await guard.verify(issuer_.mint(key=new))).kid == new.kid
+            assert server.count() == 2
+            clock.advance(OPTIONS.cooldown)
+            floods = [issuer_.mint(headers={"kid": uuid.uuid4().hex}) for _ in range(100)]
+            results = await asyncio.gather(
+                *(guard.verify(t) for t in floods), return_exceptions=True
+            )
+            assert all(isinstance(r, InvalidToken) for r in results)
+            assert server.count() == 3
+        finally:
+            await guard.aclose()
+
+    asyncio.run(main())
 
 
 def test_async_outage_serves_stale_then_503(
@@ -664,3 +737,43 @@ def test_warm_with_a_slow_issuer_returns_within_the_timeout(
     assert guard.warm() is False
     assert time.monotonic() - started < 1.0
     guard.close()
+
+
+# -- the I/O-free state, driven by hand -------------------------------------------------------
+
+
+def test_the_state_machine_needs_no_network(issuer_: TokenIssuer, clock: Any) -> None:
+    removed: list[bool] = []
+    state = KeySetState(
+        issuer=issuer_.issuer,
+        jwks_uri=issuer_.jwks_uri,
+        algorithm="ES256",
+        options=OPTIONS,
+        clock=clock,
+        on_keys_removed=lambda: removed.append(True),
+    )
+    with pytest.raises(KeysUnavailable) as caught:
+        state.resolve(issuer_.current.kid)
+    assert caught.value.retry_after == OPTIONS.cooldown
+    assert state.should_fetch(issuer_.current.kid)
+
+    def feed(body: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        flow = state.refresh_flow()
+        url = next(flow)
+        assert url == issuer_.jwks_uri
+        with pytest.raises(StopIteration):
+            flow.send(Fetched(url, 200, httpx.Headers(headers or {}), json.dumps(body).encode()))
+
+    feed(issuer_.jwks())
+    assert state.generation == 1
+    assert state.resolve(issuer_.current.kid).kid == issuer_.current.kid
+    assert not state.should_fetch(issuer_.current.kid)
+    assert not state.should_fetch("other")  # within the cooldown
+    old = issuer_.current.kid
+    issuer_.rotate(keep_old=False)
+    clock.advance(OPTIONS.cooldown)
+    feed(issuer_.jwks())
+    assert removed == [True]
+    with pytest.raises(InvalidToken):
+        state.resolve(old)
+    assert not state.should_fetch(old)  # the negative cache remembers it

@@ -662,3 +662,16 @@ def test_is_client_marks_machine_to_machine_tokens(issuer: TokenIssuer, guard: G
     assert guard.verify(issuer.mint(subject="app@clients")).is_client
     assert guard.verify(issuer.mint(claims={"gty": "client-credentials"})).is_client
     assert not guard.verify(issuer.mint()).is_client
+
+
+def test_descriptions_echo_nothing_of_the_token_header(issuer: TokenIssuer, guard: Guard) -> None:
+    marker = "ATTACKER-CONTROLLED-" * 10
+    sign = lambda data: ALGS["RS256"].sign(data, issuer.current.private_key)  # noqa: E731
+    for header in ({"alg": marker}, {"alg": "RS256", "typ": marker}, {"alg": {"x": marker}}):
+        token = compact({"kid": issuer.current.kid, **header}, issuer.claims(), sign)
+        with pytest.raises(InvalidToken) as caught:
+            guard.verify(token)
+        assert marker not in caught.value.description
+    with pytest.raises(InvalidToken) as caught:
+        guard.verify(compact({"alg": "HS256"}, issuer.claims(), sign))
+    assert "'HS256'" in caught.value.description  # a registered name may be named

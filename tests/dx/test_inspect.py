@@ -186,3 +186,33 @@ def test_usage_errors_exit_2(issuer: TokenIssuer, env: dict[str, str]) -> None:
     assert code == 2
     assert "invalid settings" in err
     assert run(["--help"], env)[0] == 0
+
+
+def test_an_encrypted_token_is_decrypted_then_explained(
+    issuer: TokenIssuer, env: dict[str, str], tmp_path: Any
+) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    key_file = tmp_path / "decrypt.pem"
+    key_file.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    outer = issuer.encrypt(issuer.mint(expires_in=-600), public_pem)
+    code, report = explain(outer, {**env, "RS_GUARD_DECRYPTION_KEY": str(key_file)})
+    assert code == 1
+    assert failed(report) == {"exp": "expired"}
+    assert report["claims"]["iss"] == ISSUER  # the inner token's claims
+    code, report = explain(outer, env)  # no decryption key configured
+    assert code == 1
+    assert "format" in failed(report)

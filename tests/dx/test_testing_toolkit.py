@@ -170,3 +170,31 @@ def test_plugin_issuer_reuses_one_session_key(
     rs_guard_issuer: TokenIssuer, rs_guard_signing_key
 ) -> None:
     assert rs_guard_issuer.current is rs_guard_signing_key
+
+
+def test_nested_jwe_tokens(issuer: TokenIssuer, clock: FrozenClock) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from rs_guard import TokenEncryption
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode()
+    )
+    config = issuer.config(token_encryption=TokenEncryption(decryption_keys=(private_pem,)))
+    guard = Guard(config, transport=issuer.transport(), clock=clock)
+    outer = issuer.encrypt(issuer.mint(scopes=["read:a"]), public_pem)
+    assert outer.count(".") == 4
+    assert guard.verify(outer).scopes == {"read:a"}
+    with pytest.raises(InvalidToken) as refused:
+        guard.verify(issuer.mint())
+    assert refused.value.reason == "not_encrypted"
+    guard.close()

@@ -170,10 +170,15 @@ def test_jwk_of_wrong_type_or_curve(
     proof_refused(guard, dpop_request(bound, proof), "not a key for ES256")
 
 
-def test_jwk_that_is_no_key(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+def test_jwk_that_is_no_key(guard: Any, bound: str, dpop_key: DPoPKey, issuer: TokenIssuer) -> None:
+    from rs_guard.binding.thumbprint import jwk_thumbprint
+
     jwk = {"kty": "EC", "crv": "P-256", "x": "AAAA", "y": "AAAA"}
+    token = issuer.mint(cnf={"jkt": jwk_thumbprint(jwk)})  # bound to a point off the curve
+    proof = dpop_key.proof("GET", URL, access_token=token, headers={"jwk": jwk})
+    proof_refused(guard, dpop_request(token, proof), "not a valid public key")
     proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk})
-    proof_refused(guard, dpop_request(bound, proof), "not a valid public key")
+    proof_refused(guard, dpop_request(bound, proof), "another key", "dpop_key_mismatch")
     jwk_bad: dict[str, Any] = {"kty": "EC", "crv": "P-256", "x": 5, "y": "AAAA"}
     proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk_bad})
     proof_refused(guard, dpop_request(bound, proof), "jwk is invalid")
@@ -192,7 +197,7 @@ def test_short_rsa_key(make_guard: Any, issuer: TokenIssuer, clock: Any) -> None
     signing_input = ".".join(b64url_encode(json.dumps(part).encode()) for part in (header, claims))
     signature = ALGS["RS256"].sign(signing_input.encode(), private)
     proof = signing_input + "." + b64url_encode(signature)
-    proof_refused(make_guard("dpop"), dpop_request(token, proof), "shorter than 2048")
+    proof_refused(make_guard("dpop"), dpop_request(token, proof), "not of 2048 to 8192 bits")
 
 
 def test_signature_by_another_key(guard: Any, bound: str, dpop_key: DPoPKey, clock: Any) -> None:
@@ -493,3 +498,85 @@ async def test_async_guard_dpop(issuer: TokenIssuer, clock: Any, dpop_key: DPoPK
             )
     finally:
         await guard.aclose()
+
+
+# -- settings ------------------------------------------------------------------------------
+
+
+def test_nonce_secret_from_environment() -> None:
+    from rs_guard.loaders import settings_from_env
+
+    env = {"RS_GUARD_DPOP_NONCE": "true", "RS_GUARD_DPOP_NONCE_SECRET": "s" * 20}
+    options = settings_from_env(env)["dpop"]
+    assert options.nonce
+    assert options.nonce_secret == "s" * 20
+    assert "s" * 20 not in repr(options)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"nonce_secret": "short"}, "dpop.nonce_secret"),
+        ({"max_age": 0}, "dpop.max_age"),
+        ({"max_future": 301}, "dpop.max_age"),
+        ({"nonce_lifetime": 0.5}, "dpop.nonce_lifetime"),
+        ({"algorithms": ("HS256",)}, "dpop.algorithms"),
+    ],
+)
+def test_bad_dpop_options(kwargs: dict[str, Any], field: str) -> None:
+    from rs_guard.errors import ConfigError
+
+    with pytest.raises(ConfigError) as info:
+        DPoPOptions(**kwargs)
+    assert info.value.field == field
+
+
+def test_custom_replay_store_is_used(
+    make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey
+) -> None:
+    seen: list[tuple[str, float]] = []
+
+    class Recorder:
+        def remember(self, key: str, expires_at: float) -> bool:
+            seen.append((key, expires_at))
+            return True
+
+        async def aremember(self, key: str, expires_at: float) -> bool:
+            return self.remember(key, expires_at)
+
+        def close(self) -> None:
+            pass
+
+        async def aclose(self) -> None:
+            pass
+
+    guard = make_guard("dpop", replay_store=Recorder())
+    token = issuer.mint(cnf=dpop_key.cnf)
+    proof = dpop_key.proof("GET", URL, access_token=token, iat=dpop_key.clock() - 10)
+    guard.authenticate(dpop_request(token, proof))
+    guard.authenticate(dpop_request(token, proof))  # this store never refuses
+    assert len(seen) == 2
+    assert seen[0][0] == seen[1][0]
+    assert token not in seen[0][0]
+    assert seen[0][1] == dpop_key.clock() - 10 + 60 + 1
+
+
+def test_truncated_signature(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
+    proof = dpop_key.proof("GET", URL, access_token=bound)
+    proof_refused(guard, dpop_request(bound, proof[:-10]), "signature", "dpop_bad_signature")
+
+
+def test_oversized_rsa_key(make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey) -> None:
+    import secrets
+
+    from rs_guard._jose import b64url_encode
+    from rs_guard.binding.thumbprint import jwk_thumbprint
+
+    modulus = secrets.randbits(8300) | (1 << 8299) | 1
+    jwk = {"kty": "RSA", "e": "AQAB", "n": b64url_encode(modulus.to_bytes(1038, "big"))}
+    token = issuer.mint(cnf={"jkt": jwk_thumbprint(jwk)})
+    header = {"typ": "dpop+jwt", "alg": "RS256", "jwk": jwk}
+    claims = {"htm": "GET", "htu": URL, "iat": int(dpop_key.clock()), "jti": "big"}
+    encoded = [b64url_encode(json.dumps(part).encode()) for part in (header, claims)]
+    proof = ".".join([*encoded, "AAAA"])  # refused before any signature check
+    proof_refused(make_guard("dpop"), dpop_request(token, proof), "2048 to 8192 bits")
