@@ -81,7 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         "run every check the middleware makes, reporting each pass and failure. The token is "
         "never sent anywhere; only the configured key URL is fetched.",
     )
-    inspect.add_argument("token", nargs="?", default="-", help="the token, or - to read stdin")
+    inspect.add_argument(
+        "token",
+        nargs="?",
+        default="-",
+        help="the token, or - (the default) to read it from standard input, which keeps it "
+        "out of the shell history and the process list",
+    )
     _settings_arguments(inspect)
 
     check = sub.add_parser(
@@ -271,6 +277,12 @@ def main(
         except KeyboardInterrupt:
             err.write("rs-guard demo: interrupted\n")
             return 130
+        except ImportError as exc:
+            err.write(
+                f"rs-guard demo: {exc}; the demo needs FastAPI and uvicorn "
+                "(pip install 'rs_guard[fastapi]' uvicorn, or ./scripts/demo)\n"
+            )
+            return EXIT_FAILED
         except (OSError, RuntimeError) as exc:  # a busy --port, a server that cannot start
             err.write(f"rs-guard demo: {exc}\n")
             return EXIT_FAILED

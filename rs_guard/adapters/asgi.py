@@ -6,8 +6,8 @@ connections are authenticated with an :class:`~rs_guard.guard.AsyncGuard` (never
 blocking call on the event loop); per-request state lives in locals and in ``scope``::
 
     scope["rs_guard.token"]   the verified AccessToken (absent: anonymous or public path)
-    scope["auth"]             starlette AuthCredentials(token.granted)
-    scope["user"]             TokenUser (a starlette BaseUser wrapping the token)
+    scope["auth"]             TokenCredentials: starlette AuthCredentials, scopes = token.granted
+    scope["user"]             TokenUser: a starlette BaseUser wrapping the token
     scope["rs_guard"]         the middleware's shared state (for route decorators)
 
 so that Starlette's own ``requires()``, ``request.auth`` and ``request.user`` work. A refused
@@ -30,7 +30,7 @@ import contextlib
 import logging
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
-from typing import Any, cast
+from typing import Any
 
 from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
 
@@ -56,8 +56,11 @@ __all__ = [
     "TOKEN_KEY",
     "GuardState",
     "RSGuardMiddleware",
+    "TokenCredentials",
     "TokenUser",
+    "URLCache",
     "app_route_scopes",
+    "check_route_scopes",
     "request_context",
     "send_refusal",
     "token_from_scope",
@@ -78,6 +81,24 @@ STATE_KEY = "rs_guard"
 POLICY_VIOLATION = 1008
 
 _ANONYMOUS = UnauthenticatedUser()
+#: ``request.auth`` without a token (public path, anonymous mode): shared, so immutable.
+_NO_CREDENTIALS = AuthCredentials()
+_NO_CREDENTIALS.scopes = ()  # type: ignore[assignment]
+
+#: How many tokens' ``request.auth``/``request.user`` objects a middleware keeps.
+_MAX_PRINCIPALS = 4096
+
+
+class TokenCredentials(AuthCredentials):
+    """``request.auth`` of an authenticated request: what the token grants, read-only.
+
+    ``scopes`` is ``token.granted`` (the ``scope`` claim, or ``permissions`` for an
+    ``*_authz`` dialect with ``enforce_policies``), sorted, as a tuple: one instance is
+    shared by every request that presents the same token, so it must not be mutable.
+    """
+
+    def __init__(self, token: AccessToken) -> None:
+        self.scopes = tuple(sorted(token.granted))  # type: ignore[assignment]
 
 
 class TokenUser(BaseUser):
@@ -146,8 +167,12 @@ def _url(scope: Scope, config: GuardConfig, query: str) -> str:
     )
 
 
-class _URLCache:
-    """Request URLs already built, by what they are built from (bounded; paths repeat)."""
+class URLCache:
+    """Request URLs already built, by what they are built from (bounded; paths repeat).
+
+    One per middleware (one ``config``): the key is the path, query, root path, scheme
+    and server address the URL is made of.
+    """
 
     __slots__ = ("_urls", "maxsize")
 
@@ -157,12 +182,11 @@ class _URLCache:
 
     def url(self, scope: Scope, config: GuardConfig, query: str) -> str:
         key = (
-            scope.get("path"),
+            scope["path"],
             query,
             scope.get("root_path"),
             scope.get("scheme"),
             scope.get("server"),
-            config.public_url,
         )
         try:
             return self._urls[key]
@@ -175,10 +199,9 @@ class _URLCache:
         return url
 
 
-_URLS = _URLCache()
-
-
-def request_context(scope: Scope, config: GuardConfig) -> RequestContext:
+def request_context(
+    scope: Scope, config: GuardConfig, urls: URLCache | None = None
+) -> RequestContext:
     """The framework-neutral view of an ASGI connection that the guard reads.
 
     The URL comes from ``config.public_url`` or the server's own ``scheme``/``server``,
@@ -188,7 +211,7 @@ def request_context(scope: Scope, config: GuardConfig) -> RequestContext:
     client = scope.get("client")
     return RequestContext(
         method=scope.get("method", "GET"),
-        url=_URLS.url(scope, config, query),
+        url=urls.url(scope, config, query) if urls is not None else _url(scope, config, query),
         headers=[(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]],
         query_string=query,
         client_cert=client_cert_from_asgi(scope, config) if config.mtls_enabled else None,
@@ -196,17 +219,52 @@ def request_context(scope: Scope, config: GuardConfig) -> RequestContext:
     )
 
 
+class _WebSocketProgress:
+    """Wraps a websocket's receive/send to know how far the handshake went."""
+
+    __slots__ = ("accepted", "connected", "receive", "send")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self.receive = receive
+        self.send = send
+        self.connected = False  # the app has read websocket.connect
+        self.accepted = False  # the app has sent websocket.accept
+
+    async def wrapped_receive(self) -> Message:
+        message = await self.receive()
+        if message.get("type") == "websocket.connect":
+            self.connected = True
+        return message
+
+    async def wrapped_send(self, message: Message) -> None:
+        if message.get("type") == "websocket.accept":
+            self.accepted = True
+        await self.send(message)
+
+
 async def send_refusal(
-    scope: Scope, receive: Receive, send: Send, exc: RSGuardError, guard: AsyncGuard
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    exc: RSGuardError,
+    guard: AsyncGuard,
+    progress: _WebSocketProgress | None = None,
 ) -> None:
-    """Answer a refused connection: an RFC 6750 response, or a refused websocket handshake."""
+    """Answer a refused connection: an RFC 6750 response, or a refused websocket handshake.
+
+    A websocket not yet accepted is denied with the HTTP answer when the server offers the
+    ``websocket.http.response`` extension, else closed with 1008 (RFC 6455 §7.4.1), which
+    the server turns into a 403 before the handshake completes.
+    """
     status, headers, body = error_response(exc, guard.challenge)
     raw = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in headers]
     if scope["type"] == "websocket":
-        message = await receive()  # the websocket.connect the server sent first
-        if message.get("type") != "websocket.connect":
-            return
-        if "websocket.http.response" in (scope.get("extensions") or {}):
+        if progress is None or not progress.connected:
+            message = await receive()  # the websocket.connect the server sends first
+            if message.get("type") != "websocket.connect":
+                return
+        accepted = progress is not None and progress.accepted
+        if not accepted and "websocket.http.response" in (scope.get("extensions") or {}):
             await send({"type": "websocket.http.response.start", "status": status, "headers": raw})
             await send({"type": "websocket.http.response.body", "body": body})
         else:
@@ -254,6 +312,8 @@ class RSGuardMiddleware:
         self.warm_timeout = warm_timeout
         self._state = GuardState(guard, allow_anonymous)
         self._warming: asyncio.Task[bool] | None = None
+        self._principals: dict[int, tuple[AccessToken, TokenCredentials, TokenUser]] = {}
+        self._urls = URLCache()
         # Bound once: the hot path reads locals, not attribute chains.
         self._exact = self.public_paths.exact
         self._prefixes = self.public_paths.prefixes
@@ -269,29 +329,53 @@ class RSGuardMiddleware:
         scope[STATE_KEY] = self._state
         path = scope["path"]
         guard = self.guard
+        progress: _WebSocketProgress | None = None
+        if kind == "websocket":  # to answer a refusal raised by the app mid-handshake
+            progress = _WebSocketProgress(receive, send)
+            receive, send = progress.wrapped_receive, progress.wrapped_send
         if path in self._exact or (self._prefixes and path.startswith(self._prefixes)):
-            scope["auth"] = AuthCredentials()
+            scope["auth"] = _NO_CREDENTIALS
             scope["user"] = _ANONYMOUS
         else:
             try:
-                token = await guard.authenticate(request_context(scope, self.config))
+                token = await guard.authenticate(request_context(scope, self.config, self._urls))
             except MissingCredentials as exc:
                 if not self.allow_anonymous:
                     await send_refusal(scope, receive, send, exc, guard)
                     return
-                scope["auth"] = AuthCredentials()
+                scope["auth"] = _NO_CREDENTIALS
                 scope["user"] = _ANONYMOUS
             except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
                 await send_refusal(scope, receive, send, exc, guard)
                 return
             else:
                 scope[TOKEN_KEY] = token
-                scope["auth"] = AuthCredentials(cast(Any, token.granted))
-                scope["user"] = TokenUser(token)
+                principal = self._principals.get(id(token))
+                if principal is None or principal[0] is not token:
+                    principal = self._principal(token)
+                scope["auth"] = principal[1]
+                scope["user"] = principal[2]
         try:
             await self.app(scope, receive, send)
         except RSGuardError as exc:  # raised by a route decorator or a dependency
-            await send_refusal(scope, receive, send, exc, guard)
+            if progress is not None:
+                receive, send = progress.receive, progress.send
+            await send_refusal(scope, receive, send, exc, guard, progress)
+
+    def _principal(self, token: AccessToken) -> tuple[AccessToken, TokenCredentials, TokenUser]:
+        """``request.auth`` and ``request.user`` of a token, made once per cached token.
+
+        Keyed by ``id(token)``: the entry holds the token, so the id cannot be reused
+        while the entry lives. The guard's token cache hands back the same object for
+        the same token, so a repeated token costs no allocation here.
+        """
+        principal = (token, TokenCredentials(token), TokenUser(token))
+        if not self.config.token_cache_size:  # every request brings a new token object
+            return principal
+        if len(self._principals) >= _MAX_PRINCIPALS:
+            self._principals.clear()
+        self._principals[id(token)] = principal
+        return principal
 
     # -- lifespan ----------------------------------------------------------------
 
@@ -316,8 +400,7 @@ class RSGuardMiddleware:
     async def startup(self, app: Any = None) -> None:
         """Check the routes' scopes (if asked), then warm the keys without blocking start."""
         if self.check_scopes:
-            for where, scopes in app_route_scopes(app if app is not None else self.app):
-                check_defined_scopes(scopes, self.config, where)
+            check_route_scopes(app if app is not None else self.app, self.config)
         if self.guard.key_sets:
             self._warming = asyncio.get_running_loop().create_task(self.guard.warm())
             done, _ = await asyncio.wait({self._warming}, timeout=self.warm_timeout)
@@ -385,3 +468,14 @@ def app_route_scopes(app: Any) -> Iterator[tuple[str, tuple[str, ...]]]:
             scopes = dependant_scopes(dependant)
             if scopes:
                 yield where, scopes
+
+
+def check_route_scopes(app: Any, config: GuardConfig) -> None:
+    """Refuse a route that requires a scope the API does not define (``config.scopes``).
+
+    Run by the middleware at start-up with ``check_scopes=True``; call it yourself (after
+    the routes are declared) for an app that verifies tokens without the middleware.
+    Raises :class:`~rs_guard.errors.ConfigError` naming the route and the scope.
+    """
+    for where, scopes in app_route_scopes(app):
+        check_defined_scopes(scopes, config, where)

@@ -115,6 +115,11 @@ class RSGuard(SecurityBase):
         The middleware uses the ``guard`` given to this object, or makes (and closes at
         shutdown) its own from the settings.
         """
+        if check_scopes and not middleware:
+            raise TypeError(
+                "check_scopes runs in the middleware's start-up; without the middleware call "
+                "rs_guard.adapters.asgi.check_route_scopes(app, config) after declaring routes"
+            )
         app.add_exception_handler(RSGuardError, self.exception_handler)
         if middleware:
             source: dict[str, Any] = (

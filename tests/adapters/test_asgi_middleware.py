@@ -16,17 +16,17 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rs_guard import AsyncGuard, GuardConfig, Scope
 from rs_guard.adapters.asgi import RSGuardMiddleware, TokenUser, request_context
 from rs_guard.adapters.starlette import requires, token_of
-from rs_guard.errors import ConfigError
+from rs_guard.errors import ConfigError, InsufficientScope
 from rs_guard.testing import JWKSServer, TokenIssuer
 
 with warnings.catch_warnings():  # Starlette >= 1.x prefers httpx2 for its test client
     warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient
+    from starlette.testclient import TestClient, WebSocketDenialResponse
 
 READ = "read:appointments"
 
@@ -69,6 +69,11 @@ async def ws_endpoint(websocket: WebSocket) -> None:
     await websocket.close()
 
 
+async def ws_late_refusal(websocket: WebSocket) -> None:
+    await websocket.accept()
+    raise InsufficientScope("decided after accept", required=["admin"])
+
+
 def make_app(
     issuer: TokenIssuer, guard: AsyncGuard | None = None, **options: Any
 ) -> tuple[Starlette, AsyncGuard]:
@@ -82,6 +87,7 @@ def make_app(
             Route("/starlette", starlette_protected),
             Route("/protected", rs_protected),
             WebSocketRoute("/ws", ws_endpoint),
+            WebSocketRoute("/ws-late", ws_late_refusal),
         ],
         middleware=[Middleware(RSGuardMiddleware, guard=guard, **options)],
     )
@@ -179,6 +185,29 @@ def test_websocket_accepted_with_a_valid_token(
     token = live_issuer.mint(scopes=[READ], subject="auth0|ws")
     with client.websocket_connect("/ws", headers=bearer(token)) as ws:
         assert ws.receive_json()["sub"] == "auth0|ws"
+
+
+def test_websocket_refused_by_the_route_before_accept(
+    client: TestClient, live_issuer: TokenIssuer
+) -> None:
+    token = live_issuer.mint(scopes=["other"])
+    connect = client.websocket_connect("/ws", headers=bearer(token))
+    with pytest.raises(WebSocketDenialResponse) as denied, connect:
+        pass  # pragma: no cover
+    assert denied.value.status_code == 403
+    assert denied.value.headers["www-authenticate"] == (
+        f'Bearer error="insufficient_scope", scope="{READ}"'
+    )
+
+
+def test_websocket_refused_after_accept_is_closed_1008(
+    client: TestClient, live_issuer: TokenIssuer
+) -> None:
+    token = live_issuer.mint(scopes=[READ])
+    connect = client.websocket_connect("/ws-late", headers=bearer(token))
+    with connect as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_text()
+    assert closed.value.code == 1008
 
 
 async def _run_asgi(app: Any, scope: dict[str, Any], incoming: list[dict[str, Any]]) -> list[Any]:

@@ -11,6 +11,7 @@ import pytest
 from fastapi import FastAPI, Security, WebSocket
 
 from rs_guard import AccessToken, AsyncGuard, Scope, claim_equals
+from rs_guard.adapters.asgi import check_route_scopes
 from rs_guard.adapters.fastapi import RSGuard, requires
 from rs_guard.errors import ConfigError
 from rs_guard.testing import TokenIssuer
@@ -216,3 +217,12 @@ def test_scope_check_at_startup_passes(live_issuer: TokenIssuer) -> None:
             client.get("/items/1", headers=bearer(live_issuer.mint(scopes=[READ]))).status_code
             == 200
         )
+
+
+def test_scope_check_without_middleware(live_issuer: TokenIssuer) -> None:
+    with pytest.raises(TypeError, match="check_route_scopes"):
+        build(live_issuer, middleware=False, check_scopes=True)
+    app = build(live_issuer, middleware=False)
+    check_route_scopes(app, live_issuer.config(scopes=SCOPES))  # every scope is defined
+    with pytest.raises(ConfigError, match="read:appointments"):
+        check_route_scopes(app, live_issuer.config(scopes=(Scope("other", ""),)))

@@ -195,3 +195,124 @@ def test_httpx_transport_logs_carry_no_token(issuer: TokenIssuer, clock) -> None
     guard.close()
     assert [str(r.url) for r in sent] == [issuer.jwks_uri]
     assert all(token not in str(r.headers) for r in sent)
+
+
+def test_record_refusal_reports_a_route_decision(
+    issuer: TokenIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    from rs_guard import InsufficientScope
+    from rs_guard.observability import record_refusal
+
+    seen: list[Outcome] = []
+    add_observer(seen.append)
+    token = issuer.mint(scopes=["read"])
+    record_refusal(
+        InsufficientScope("the token lacks write", required=["write"]),
+        method="POST",
+        url="https://api.test/appointments?secret=1",
+        token=token,
+    )
+    [outcome] = seen
+    assert (outcome.reason, outcome.status, outcome.path) == (
+        "insufficient_scope",
+        403,
+        "/appointments",
+    )
+    assert outcome.kid == issuer.current.kid
+    assert any("insufficient_scope (403)" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    "garbage",
+    ["", "a.b", "a.b.c", "eyJ.eyJ.x", "x" * 70_000, "e30.e30.", "bnVsbA.bnVsbA.x"],
+)
+def test_peek_never_raises(garbage: str) -> None:
+    from rs_guard.observability import peek
+
+    assert peek(garbage) == (None, None)
+
+
+def test_peek_cuts_hostile_values(issuer: TokenIssuer) -> None:
+    from rs_guard.observability import peek
+
+    token = issuer.mint(claims={"iss": "https://evil/\n" + "x" * 500}, headers={"kid": "k\x1b[31m"})
+    found_issuer, kid = peek(token)
+    assert found_issuer is not None
+    assert len(found_issuer) == 120
+    assert "\n" not in found_issuer
+    assert kid == "k?[31m"
+
+
+def _load_example(name: str) -> object:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"rs_guard_logs_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.app
+
+
+def _attempts(issuer: TokenIssuer) -> list[tuple[str, dict[str, str]]]:
+    reader = issuer.mint(scopes=["read:appointments"])
+    bearer = [
+        reader,  # accepted on GET, 403 on POST
+        issuer.mint(expires_in=-600),
+        issuer.mint(claims={"aud": "https://other.test"}),
+        issuer.mint(headers={"kid": "unknown"}),
+        tampered(reader),
+        unsigned(reader),
+        issuer.mint(cnf={"jkt": "x"}),
+        reader[:-5],
+        "x" * 20_000,
+    ]
+    attempts = [(t, {"authorization": f"Bearer {t}"}) for t in bearer]
+    attempts.append((reader, {"authorization": f"Bearer {reader} {reader}"}))
+    attempts.append((reader, {"authorization": f"Basic {reader}"}))
+    return attempts
+
+
+@pytest.mark.parametrize("example", ["fastapi_app", "flask_app"])
+def test_no_token_in_any_log_through_the_example_apps(
+    example: str,
+    rs_guard_env: dict[str, str],
+    rs_guard_issuer: TokenIssuer,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    caplog.set_level(logging.DEBUG, logger="rs_guard")
+    app = _load_example(example)
+    attempts = _attempts(rs_guard_issuer)
+    statuses: list[int] = []
+    if example == "flask_app":
+        client = app.test_client()  # type: ignore[attr-defined]
+        for _, headers in attempts:
+            for method in ("GET", "POST"):
+                statuses.append(
+                    client.open("/appointments", method=method, headers=headers).status_code
+                )
+    else:
+
+        async def go() -> None:
+            transport = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+            async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as c:
+                for _, headers in attempts:
+                    for method in ("GET", "POST"):
+                        answer = await c.request(method, "/appointments", headers=headers)
+                        statuses.append(answer.status_code)
+
+        asyncio.run(go())
+    assert statuses[:2] == [200, 403]
+    assert set(statuses[2:]) <= {400, 401}
+    refusals = [
+        r for r in caplog.records if r.name.startswith("rs_guard") and "refused" in r.getMessage()
+    ]
+    assert len(refusals) >= len(attempts)
+    for record in caplog.records:
+        text = record.getMessage() + repr(vars(record))
+        assert JWT_SHAPE.search(text) is None, record.getMessage()
+        for token, _ in attempts:
+            assert token[-40:] not in text
