@@ -3,14 +3,18 @@
 Starts uvicorn (httptools, one worker) on 127.0.0.1 with a small Starlette app and loads it
 with ``wrk`` (Debian package ``wrk``; ``scripts/setup --system`` installs it). Rows:
 
-* ``unprotected``: ``GET /hello`` with no middleware (the baseline, ratio 1.00);
+* ``unprotected``: ``GET /hello`` with no middleware (the baseline, ratio 1.00), sent the
+  same ``Authorization`` header as the next row so that only rs_guard differs;
 * ``1 token``: the same route behind :class:`RSGuardMiddleware`, one valid token repeated;
 * ``1000 tokens``: 1,000 distinct valid tokens in rotation;
 * the last two again with the verified-token cache off (``RS_GUARD_TOKEN_CACHE=0``).
 
 The keys come from a real :class:`~rs_guard.testing.JWKSServer` on loopback. The machine is
 shared and noisy, so every round runs every row back to back and the table shows the
-median over rounds; the ratio is to the unprotected row of the same round. Run::
+median over rounds; the ratio is to the unprotected row of the same round. Beside req/s
+and wrk's latency percentiles, each row shows the server's CPU time per request (all its
+processes, from ``/proc``) and the ratio of those to the baseline's: what one quiet core
+would give, and steadier than req/s when other work shares the machine. Run::
 
     python benchmarks/http.py [--duration 5] [--rounds 3] [--connections 32] [--only asgi]
 
@@ -84,7 +88,10 @@ class Target:
     group: str
     command: Callable[[int], list[str]]  # port -> argv
     env: dict[str, str] = field(default_factory=dict)
-    tokens: int = 0  # 0: no Authorization header
+    #: Distinct valid tokens the row rotates through. 0 marks the group's unprotected
+    #: baseline, which is sent one token as well (it ignores it): every row sends the
+    #: same requests, so the ratio measures rs_guard and not the bytes of the header.
+    tokens: int = 0
 
 
 def uvicorn_command(port: int) -> list[str]:
@@ -260,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
         }
         rows = [t for t in targets(rs_env) if args.only in (None, t.group)]
         scripts = {
-            t.name: write_script(Path(tmp), f"row{i}", tokens[: t.tokens])
+            t.name: write_script(Path(tmp), f"row{i}", tokens[: max(t.tokens, 1)])
             for i, t in enumerate(rows)
         }
         ports = {t.name: stack.enter_context(serve(t)) for t in rows}

@@ -101,6 +101,14 @@ def mark(wrapper: Any, func: Any, requirements: RouteRequirements) -> None:
     setattr(wrapper, REQUIREMENTS_ATTR, requirements)
 
 
+def _signature(func: Callable[..., Any]) -> inspect.Signature:
+    """The endpoint's signature, string annotations resolved when they can be."""
+    try:
+        return inspect.signature(func, eval_str=True)
+    except Exception:  # an annotation naming something not importable here
+        return inspect.signature(func)
+
+
 def _connection_parameter(signature: inspect.Signature) -> tuple[int, str] | None:
     """Position and name of the endpoint's ``request``/``websocket`` parameter."""
     for index, param in enumerate(signature.parameters.values()):
@@ -134,7 +142,7 @@ def requires(
     def decorator(func: F) -> F:
         check_endpoint(func)
         where = f"endpoint {func.__qualname__}"
-        signature = inspect.signature(func)
+        signature = _signature(func)
         located = _connection_parameter(signature)
         is_async = inspect.iscoroutinefunction(func)
         wrapper: Callable[..., Any]

@@ -175,6 +175,15 @@ def test_signature_name_and_kind_are_preserved() -> None:
     assert set(found.scopes) == {"a", "b"}
 
 
+def test_request_found_by_annotation_under_postponed_annotations() -> None:
+    # This module uses ``from __future__ import annotations``: the annotation is a string.
+    @requires("a")
+    async def named_otherwise(req: Request) -> PlainTextResponse:  # pragma: no cover
+        return PlainTextResponse("x")
+
+    assert list(inspect.signature(named_otherwise).parameters) == ["req"]
+
+
 def test_hidden_parameter_for_endpoints_without_request() -> None:
     @requires("a")
     async def bare(item_id: int, *, flag: bool = False) -> dict[str, int]:

@@ -275,6 +275,7 @@ def _invalid_tokens(issuer: TokenIssuer) -> dict[str, str]:
         "wrong-issuer": issuer.mint(scopes=[READ], claims={"iss": "https://evil.example/"}),
         "wrong-audience": issuer.mint(scopes=[READ], claims={"aud": "https://other.example"}),
         "missing-exp": issuer.mint(scopes=[READ], drop=["exp"]),
+        "wrong-typ": issuer.mint(scopes=[READ], headers={"typ": "dpop+jwt"}),
         "malformed": "not-a.jwt",
         "too-large": issuer.mint(scopes=[READ], claims={"pad": "x" * 20000}),
         "alg-none": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.",
@@ -292,6 +293,7 @@ def _invalid_tokens(issuer: TokenIssuer) -> dict[str, str]:
         "wrong-issuer",
         "wrong-audience",
         "missing-exp",
+        "wrong-typ",
         "malformed",
         "too-large",
         "alg-none",
@@ -393,6 +395,7 @@ def test_fastapi_example_under_real_uvicorn(
         stderr=subprocess.STDOUT,
     )
     sock.close()
+    fetched_before = jwks.count()
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=5) as http:
@@ -408,7 +411,7 @@ def test_fastapi_example_under_real_uvicorn(
                 time.sleep(0.05)
             ok = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
             assert ok.status_code == 200
-            assert jwks.count() >= 1  # keys came over real HTTP from the JWKS server
+            assert jwks.count() > fetched_before  # keys came over real HTTP from the server
             missing = http.get("/appointments")
             expect_refusal(missing, 401, None)
             weak = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
