@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 _HERE = Path(__file__).resolve().parent
-# Run as a script, this folder comes first on sys.path; a sibling module may shadow the
-# standard library (benchmarks/http.py would hide ``http``), so only the project root stays.
+# Run as a script, this folder comes first on sys.path; keep only the project root, so
+# that no sibling module can shadow a standard-library one.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 sys.path.insert(0, str(_HERE.parent))
 

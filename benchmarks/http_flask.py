@@ -1,6 +1,6 @@
-"""The Flask rows of ``benchmarks/http.py``: gunicorn (gthread), unprotected against rs_guard.
+"""The Flask rows of ``benchmarks/http_load.py``: gunicorn (gthread), unprotected against rs_guard.
 
-Same method as ``benchmarks/http.py`` (whose :class:`Target`, ``serve`` and ``wrk`` driver
+Same method as ``benchmarks/http_load.py`` (whose :class:`Target`, ``serve`` and ``wrk`` driver
 it reuses): a real :class:`~rs_guard.testing.JWKSServer` on loopback, one server per row on
 a port the OS chose, ``wrk`` with keep-alive connections, every row run back to back in
 each round, medians over rounds, ratio to the unprotected row of the same round. The app
@@ -11,7 +11,7 @@ wrapped in ``@require("read:hello")`` of :class:`rs_guard.adapters.flask.RSGuard
 * ``flask 1 token`` / ``flask 1000 tokens``: one valid token repeated / 1,000 in rotation;
 * the same two with the verified-token cache off (``RS_GUARD_TOKEN_CACHE=0``).
 
-``benchmarks/http.py`` can show these rows in its own table by adding :func:`targets` to
+``benchmarks/http_load.py`` can show these rows in its own table by adding :func:`targets` to
 its ``targets()`` (group ``wsgi``). Run alone::
 
     python benchmarks/http_flask.py [--duration 5] [--rounds 3] [--connections 32] [--threads 4]
@@ -22,8 +22,8 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as a script, this folder heads sys.path and benchmarks/http.py would hide the
-# standard library's ``http`` package: take the folder out before anything imports it.
+# Run as a script, this folder heads sys.path: keep only the project root (added below) so
+# that no sibling module can shadow a standard-library one.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
@@ -38,7 +38,7 @@ from typing import Any  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.http import (  # noqa: E402
+from benchmarks.http_load import (  # noqa: E402
     PATH,
     SCOPE,
     Result,
@@ -77,7 +77,7 @@ def gunicorn_command(port: int) -> list[str]:
 
 
 def targets(rs_env: dict[str, str]) -> list[Target]:
-    """The Flask rows, for ``benchmarks/http.py``'s table or this script's."""
+    """The Flask rows, for ``benchmarks/http_load.py``'s table or this script's."""
     protect = {**rs_env, "RS_GUARD_BENCH_PROTECT": "1"}
     no_cache = {**protect, "RS_GUARD_TOKEN_CACHE": "0"}
     return [

@@ -13,20 +13,29 @@ class RequestContext:
     """The parts of a request that authentication needs.
 
     Adapters build one per request. ``headers`` keeps every header line, names in lower
-    case, so that a repeated ``Authorization`` header can be seen and refused.
+    case, so that a repeated ``Authorization`` header can be seen and refused. An ASGI
+    adapter may pass the server's own byte pairs as ``raw_headers`` instead: only the
+    headers the guard reads are decoded.
     ``client_cert`` is the DER certificate of the TLS client, already taken from the
-    connection or from a trusted proxy's header (see :mod:`rs_guard.binding.certs`).
+    connection (see :mod:`rs_guard.binding.certs`).
     """
 
     method: str
     #: The request URL as the API's public address sees it (scheme, host, path, query).
     url: str
-    headers: Sequence[tuple[str, str]]
+    headers: Sequence[tuple[str, str]] = ()
     query_string: str = ""
     client_cert: bytes | None = None
     #: Address of the direct peer (for trusting a proxy's certificate header).
     peer: str | None = None
+    raw_headers: Sequence[tuple[bytes, bytes]] | None = None
 
     def header_values(self, name: str) -> list[str]:
         """Every value of one header (``name`` in lower case), in order."""
+        raw = self.raw_headers
+        if raw is not None:
+            key = name.encode("latin-1")
+            # ASGI servers send lower-case names; .lower() still guards one that does not,
+            # so that "Authorization" beside "authorization" counts as two headers.
+            return [value.decode("latin-1") for field, value in raw if field.lower() == key]
         return [value for key, value in self.headers if key == name]

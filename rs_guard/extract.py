@@ -7,7 +7,7 @@ URL ends up in logs and ``Referer``); the body is never read for tokens.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from typing import NamedTuple
 from urllib.parse import parse_qsl
 
 from .context import RequestContext
@@ -20,17 +20,19 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
-@dataclass(frozen=True, slots=True)
-class Credentials:
+class Credentials(NamedTuple):
     """The scheme (``Bearer`` or ``DPoP``, canonical case) and the token it carries."""
 
     scheme: str
     token: str = ""
     #: The whole header value, for :func:`check_syntax`.
-    header: str = field(default="", repr=False)
+    header: str = ""
 
     def __repr__(self) -> str:  # never show the token
         return f"Credentials(scheme={self.scheme!r}, token=<{len(self.token)} chars>)"
+
+    def __str__(self) -> str:
+        return self.__repr__()
 
 
 def _query_has_token(query_string: str) -> bool:
@@ -82,7 +84,7 @@ def extract_credentials(
         raise InvalidRequest("more than one Authorization header", reason="duplicate_header")
     value = values[0]
     scheme, _, rest = value.strip(" ").partition(" ")
-    if _CONTROL.search(scheme):
+    if not scheme.isprintable():
         # A tab or other control character where the scheme ends: malformed, not "another
         # scheme". Only the short scheme part is searched here; the token part is checked
         # by check_syntax (skipped for a token the verified-token cache already holds).

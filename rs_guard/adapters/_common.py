@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 
 from ..config import GuardConfig
 from ..errors import Challenge, ConfigError, MissingCredentials, RSGuardError, render_error
+from ..observability import record_refusal
 from ..requirements import Requirement, all_of, any_of, permissions
 from ..token import AccessToken
 
@@ -130,10 +131,20 @@ class RouteRequirements:
                 seen.setdefault(scope, None)
         return tuple(seen)
 
-    def check(self, token: AccessToken) -> None:
-        """Raise :class:`~rs_guard.errors.InsufficientScope` (403) on the first failed check."""
-        for requirement in self.requirements:
-            requirement.check(token)
+    def check(
+        self, token: AccessToken, *, method: str | None = None, path: str | None = None
+    ) -> None:
+        """Raise :class:`~rs_guard.errors.InsufficientScope` (403) on the first failed check.
+
+        The refusal is logged and observed here (:func:`rs_guard.observability.record_refusal`),
+        since it is decided outside the guard, which logs its own.
+        """
+        try:
+            for requirement in self.requirements:
+                requirement.check(token)
+        except RSGuardError as exc:
+            record_refusal(exc, method=method, url=path, token=token.raw)
+            raise
 
     def __iter__(self) -> Iterator[Requirement]:
         return iter(self.requirements)

@@ -212,7 +212,7 @@ def request_context(
     return RequestContext(
         method=scope.get("method", "GET"),
         url=urls.url(scope, config, query) if urls is not None else _url(scope, config, query),
-        headers=[(k.decode("latin-1").lower(), v.decode("latin-1")) for k, v in scope["headers"]],
+        raw_headers=scope["headers"],
         query_string=query,
         client_cert=client_cert_from_asgi(scope, config) if config.mtls_enabled else None,
         peer=client[0] if client else None,

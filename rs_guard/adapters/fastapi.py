@@ -47,6 +47,7 @@ from ..config import GuardConfig
 from ..errors import RSGuardError
 from ..guard import AsyncGuard
 from ..loaders import load_config
+from ..observability import record_refusal
 from ..requirements import Requirement, all_of
 from ..token import AccessToken
 from ._common import TOKEN_KEY, build_requirements, error_response
@@ -158,7 +159,13 @@ class RSGuard(SecurityBase):
             check = self._checks.get(needed)
             if check is None:
                 check = self._checks.setdefault(needed, all_of(*needed))
-            check.check(token)
+            try:
+                check.check(token)
+            except RSGuardError as exc:
+                record_refusal(
+                    exc, method=scope.get("method"), url=scope.get("path"), token=token.raw
+                )
+                raise
         return token
 
     def requires(

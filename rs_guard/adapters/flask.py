@@ -300,7 +300,7 @@ def _protect(requirements: RouteRequirements) -> Callable[[F], F]:
 
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            requirements.check(_request_token())
+            requirements.check(_request_token(), method=request.method, path=request.path)
             return current_app.ensure_sync(view)(*args, **kwargs)
 
         inner = _view_requirements(view)

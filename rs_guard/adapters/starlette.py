@@ -69,7 +69,9 @@ def _authorize(conn: Any, requirements: RouteRequirements, where: str) -> None:
             f"{where} is protected by rs_guard's @requires, but RSGuardMiddleware is not "
             "installed (add Middleware(RSGuardMiddleware, ...) to the app)"
         )
-    requirements.check(_require_token(token))
+    requirements.check(
+        _require_token(token), method=scope.get("method", "GET"), path=scope.get("path")
+    )
 
 
 def check_endpoint(func: Any) -> None:

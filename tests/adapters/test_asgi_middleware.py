@@ -414,7 +414,7 @@ def test_request_context_never_trusts_host_headers() -> None:
     assert ctx.method == "POST"
     assert ctx.peer == "10.0.0.9"
     assert ctx.query_string == "x=1"
-    assert ("authorization", "Bearer t") in ctx.headers
+    assert ctx.header_values("authorization") == ["Bearer t"]
     assert ctx.client_cert is None
 
 

@@ -16,7 +16,7 @@ and wrk's latency percentiles, each row shows the server's CPU time per request 
 processes, from ``/proc``) and the ratio of those to the baseline's: what one quiet core
 would give, and steadier than req/s when other work shares the machine. Run::
 
-    python benchmarks/http.py [--duration 5] [--rounds 3] [--connections 32] [--only asgi]
+    python benchmarks/http_load.py [--duration 5] [--rounds 3] [--connections 32] [--only asgi]
 
 Other servers are more :class:`Target` entries in :func:`targets`, each with its own
 ``group`` for ``--only`` (the ratio is to that group's unprotected row): the Flask rows of
@@ -54,7 +54,7 @@ PATH = "/hello"
 SCOPE = "read:hello"
 
 
-# -- the app under test (imported by uvicorn: ``benchmarks.http:make_app``) ---------
+# -- the app under test (imported by uvicorn: ``benchmarks.http_load:make_app``) ---------
 
 
 def make_app() -> Any:
@@ -98,7 +98,7 @@ def uvicorn_command(port: int) -> list[str]:
     # --host/--port, not --fd: uvicorn treats an inherited fd as a Unix socket and then
     # leaves Nagle on, which costs every response the 40 ms delayed-ACK wait.
     return [
-        sys.executable, "-m", "uvicorn", "benchmarks.http:make_app", "--factory",
+        sys.executable, "-m", "uvicorn", "benchmarks.http_load:make_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--http", "httptools", "--workers", "1",
         "--no-access-log", "--log-level", "warning",
     ]  # fmt: skip
