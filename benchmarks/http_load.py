@@ -5,9 +5,13 @@ with ``wrk`` (Debian package ``wrk``; ``scripts/setup --system`` installs it). R
 
 * ``unprotected``: ``GET /hello`` with no middleware (the baseline, ratio 1.00), sent the
   same ``Authorization`` header as the next row so that only rs_guard differs;
+* ``pass-through mw``: the same route behind a middleware that does nothing (what any
+  middleware layer costs in Starlette's stack);
 * ``1 token``: the same route behind :class:`RSGuardMiddleware`, one valid token repeated;
 * ``1000 tokens``: 1,000 distinct valid tokens in rotation;
-* the last two again with the verified-token cache off (``RS_GUARD_TOKEN_CACHE=0``).
+* the last two again with the verified-token cache off (``RS_GUARD_TOKEN_CACHE=0``);
+* ``thin jwt.decode``: the issue's reference point, a thin pure-ASGI middleware calling
+  PyJWT's ``jwt.decode`` on every request (no cache): compare the uncached rows with it.
 
 The keys come from a real :class:`~rs_guard.testing.JWKSServer` on loopback. The machine is
 shared and noisy, so every round runs every row back to back and the table shows the
@@ -28,8 +32,8 @@ from __future__ import annotations
 import os
 import sys
 
-# Run as a script, this file's folder heads sys.path and its name would hide the
-# standard library's ``http`` package: take the folder out before anything imports it.
+# Run as a script, this file's folder heads sys.path: keep only the project root (added
+# below) so that no sibling module can shadow a standard-library one.
 _HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
@@ -69,12 +73,58 @@ def make_app() -> Any:
         return PlainTextResponse("hello")
 
     middleware = []
-    if os.environ.get("RS_GUARD_BENCH_PROTECT") == "1":
+    if os.environ.get("RS_GUARD_BENCH_PROTECT") == "noop":
+        middleware.append(Middleware(PassThroughMiddleware))
+    elif os.environ.get("RS_GUARD_BENCH_PROTECT") == "pyjwt":
+        middleware.append(Middleware(ThinPyJWTMiddleware))
+    elif os.environ.get("RS_GUARD_BENCH_PROTECT") == "1":
         from rs_guard.adapters.asgi import RSGuardMiddleware
         from rs_guard.loaders import load_config
 
         middleware.append(Middleware(RSGuardMiddleware, config=load_config()))
     return Starlette(routes=[Route(PATH, hello)], middleware=middleware)
+
+
+class PassThroughMiddleware:
+    """A pure ASGI middleware that does nothing: what any middleware layer costs."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+
+class ThinPyJWTMiddleware:
+    """The issue's reference point: a thin pure-ASGI middleware calling ``jwt.decode``.
+
+    Key fetched once at start (PyJWKClient), no cache, no RFC 6750 detail: the least a
+    middleware can do. rs_guard's uncached rows are compared with this row.
+    """
+
+    def __init__(self, app: Any) -> None:
+        import jwt
+
+        self.app = app
+        self.jwt = jwt
+        self.issuer = os.environ["RS_GUARD_ISSUER"]
+        self.audience = os.environ["RS_GUARD_AUDIENCE"]
+        self.client = jwt.PyJWKClient(os.environ["RS_GUARD_JWKS_URI"])
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            header = dict(scope["headers"]).get(b"authorization", b"").decode()
+            token = header.removeprefix("Bearer ")
+            try:
+                key = self.client.get_signing_key_from_jwt(token).key
+                self.jwt.decode(
+                    token, key, algorithms=["RS256"], audience=self.audience, issuer=self.issuer
+                )
+            except self.jwt.PyJWTError:
+                await send({"type": "http.response.start", "status": 401, "headers": []})
+                await send({"type": "http.response.body", "body": b""})
+                return
+        await self.app(scope, receive, send)
 
 
 # -- servers ------------------------------------------------------------------------
@@ -109,10 +159,24 @@ def targets(rs_env: dict[str, str]) -> list[Target]:
     no_cache = {**protect, "RS_GUARD_TOKEN_CACHE": "0"}
     rows = [
         Target("asgi unprotected", "asgi", uvicorn_command),
+        Target(
+            "asgi pass-through mw",
+            "asgi",
+            uvicorn_command,
+            {**rs_env, "RS_GUARD_BENCH_PROTECT": "noop"},
+            tokens=1,
+        ),
         Target("asgi 1 token", "asgi", uvicorn_command, protect, tokens=1),
         Target("asgi 1000 tokens", "asgi", uvicorn_command, protect, tokens=1000),
         Target("asgi no cache, 1 token", "asgi", uvicorn_command, no_cache, tokens=1),
         Target("asgi no cache, 1000 tokens", "asgi", uvicorn_command, no_cache, tokens=1000),
+        Target(
+            "asgi thin jwt.decode, 1 token",
+            "asgi",
+            uvicorn_command,
+            {**rs_env, "RS_GUARD_BENCH_PROTECT": "pyjwt"},
+            tokens=1,
+        ),
     ]
     try:  # the Flask/gunicorn rows (group "wsgi"), when Flask is installed
         from benchmarks.http_flask import targets as wsgi_targets
