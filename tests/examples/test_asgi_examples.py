@@ -17,6 +17,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
+from example_tokens import READ, WRITE
+from example_tokens import invalid_tokens as make_invalid_tokens
 
 from rs_guard.testing import JWKSServer, TokenIssuer
 
@@ -25,7 +27,6 @@ with warnings.catch_warnings():  # Starlette >= 1.x prefers httpx2 for its test 
     from starlette.testclient import TestClient, WebSocketDenialResponse
 
 ROOT = Path(__file__).resolve().parents[2]
-READ, WRITE = "read:appointments", "write:appointments"
 EXAMPLES = ["examples.fastapi_app", "examples.starlette_app"]
 
 
@@ -50,7 +51,7 @@ def jwks(jwks_server: JWKSServer) -> Iterator[JWKSServer]:
 
 @pytest.fixture(scope="module")
 def invalid_tokens(live_issuer: TokenIssuer) -> dict[str, str]:
-    return _invalid_tokens(live_issuer)
+    return make_invalid_tokens(live_issuer)
 
 
 def _import_example(mp: pytest.MonkeyPatch, name: str, env: dict[str, str]) -> ModuleType:
@@ -261,26 +262,6 @@ def test_scheme_is_case_insensitive_and_spaces_allowed(
     token = live_issuer.mint(scopes=[READ])
     response = app_client.get("/appointments", headers={"Authorization": f"bEaReR   {token}"})
     assert response.status_code == 200
-
-
-def _invalid_tokens(issuer: TokenIssuer) -> dict[str, str]:
-    other = TokenIssuer(issuer=issuer.issuer, audience=issuer.audience)  # another key
-    hs = TokenIssuer(issuer=issuer.issuer, audience=issuer.audience, algorithm="HS256")
-    now = int(time.time())
-    return {
-        "bad-signature": other.mint(scopes=[READ], headers={"kid": issuer.current.kid}),
-        "wrong-alg": hs.mint(scopes=[READ]),
-        "expired": issuer.mint(scopes=[READ], claims={"iat": now - 7200, "exp": now - 3600}),
-        "not-yet-valid": issuer.mint(scopes=[READ], claims={"nbf": now + 3600}),
-        "wrong-issuer": issuer.mint(scopes=[READ], claims={"iss": "https://evil.example/"}),
-        "wrong-audience": issuer.mint(scopes=[READ], claims={"aud": "https://other.example"}),
-        "missing-exp": issuer.mint(scopes=[READ], drop=["exp"]),
-        "wrong-typ": issuer.mint(scopes=[READ], headers={"typ": "dpop+jwt"}),
-        "malformed": "not-a.jwt",
-        "too-large": issuer.mint(scopes=[READ], claims={"pad": "x" * 20000}),
-        "alg-none": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.",
-        "unchecked-cnf": issuer.mint(scopes=[READ], cnf={"x5t#S256": "A" * 43}),
-    }
 
 
 @pytest.mark.parametrize(

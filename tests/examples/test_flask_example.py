@@ -23,13 +23,13 @@ from typing import Any
 
 import httpx
 import pytest
+from example_tokens import READ, WRITE, invalid_tokens
 from flask.testing import FlaskClient
 
 from rs_guard.testing import JWKSServer, TokenIssuer
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "examples.flask_app"
-READ, WRITE = "read:appointments", "write:appointments"
 
 
 @pytest.fixture(scope="module")
@@ -235,26 +235,6 @@ def test_scheme_is_case_insensitive_and_spaces_allowed(
     assert response.status_code == 200
 
 
-def _invalid_tokens(issuer: TokenIssuer) -> dict[str, str]:
-    other = TokenIssuer(issuer=issuer.issuer, audience=issuer.audience)  # another key
-    hs = TokenIssuer(issuer=issuer.issuer, audience=issuer.audience, algorithm="HS256")
-    now = int(time.time())
-    return {
-        "bad-signature": other.mint(scopes=[READ], headers={"kid": issuer.current.kid}),
-        "wrong-alg": hs.mint(scopes=[READ]),
-        "expired": issuer.mint(scopes=[READ], claims={"iat": now - 7200, "exp": now - 3600}),
-        "not-yet-valid": issuer.mint(scopes=[READ], claims={"nbf": now + 3600}),
-        "wrong-issuer": issuer.mint(scopes=[READ], claims={"iss": "https://evil.example/"}),
-        "wrong-audience": issuer.mint(scopes=[READ], claims={"aud": "https://other.example"}),
-        "wrong-typ": issuer.mint(scopes=[READ], headers={"typ": "dpop+jwt"}),
-        "missing-exp": issuer.mint(scopes=[READ], drop=["exp"]),
-        "malformed": "not-a.jwt",
-        "too-large": issuer.mint(scopes=[READ], claims={"pad": "x" * 20000}),
-        "alg-none": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.",
-        "unchecked-cnf": issuer.mint(scopes=[READ], cnf={"x5t#S256": "A" * 43}),
-    }
-
-
 INVALID = [
     "bad-signature",
     "wrong-alg",
@@ -273,7 +253,7 @@ INVALID = [
 
 @pytest.mark.parametrize("case", INVALID)
 def test_invalid_token_is_401(client: FlaskClient, live_issuer: TokenIssuer, case: str) -> None:
-    token = _invalid_tokens(live_issuer)[case]
+    token = invalid_tokens(live_issuer)[case]
     response = client.get("/appointments", headers=bearer(token))
     refused(response, 401, "invalid_token")
     if len(token) > 20:
