@@ -27,6 +27,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import hmac
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
@@ -184,7 +185,7 @@ def _from_xfcc(value: str) -> ForwardedCert:
             raise CertHeaderError("its Hash is not a SHA-256 digest")
     if der is not None:
         actual = hashlib.sha256(der).digest()
-        if digest is not None and digest != actual:
+        if digest is not None and not hmac.compare_digest(digest, actual):
             raise CertHeaderError("its Hash does not match its Cert")
         return ForwardedCert(der, actual)
     if digest is None:

@@ -17,8 +17,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from example_tokens import READ, WRITE
-from example_tokens import invalid_tokens as make_invalid_tokens
+from example_cases import READ, ROUTE_TABLE, WRITE
+from example_cases import invalid_tokens as make_invalid_tokens
 
 from rs_guard.testing import JWKSServer, TokenIssuer
 
@@ -146,16 +146,7 @@ def test_me_answers_the_token_shape(app_client: TestClient, live_issuer: TokenIs
 
 @pytest.mark.parametrize(
     ("method", "path", "scopes", "status"),
-    [
-        ("GET", "/appointments", [READ], 200),
-        ("GET", "/appointments", [WRITE], 403),
-        ("GET", "/appointments", [], 403),
-        ("POST", "/appointments", [WRITE], 201),
-        ("POST", "/appointments", [READ], 403),
-        ("DELETE", "/appointments/7", [READ, WRITE], 200),
-        ("DELETE", "/appointments/7", [READ], 403),
-        ("DELETE", "/appointments/7", [WRITE], 403),
-    ],
+    ROUTE_TABLE,
 )
 def test_route_table(
     app_client: TestClient,

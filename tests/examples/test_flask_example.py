@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-from example_tokens import READ, WRITE, invalid_tokens
+from example_cases import READ, ROUTE_TABLE, WRITE, invalid_tokens
 from flask.testing import FlaskClient
 
 from rs_guard.testing import JWKSServer, TokenIssuer
@@ -126,16 +126,7 @@ def test_me_answers_the_token_shape(client: FlaskClient, live_issuer: TokenIssue
 
 @pytest.mark.parametrize(
     ("method", "path", "scopes", "status"),
-    [
-        ("GET", "/appointments", [READ], 200),
-        ("GET", "/appointments", [WRITE], 403),
-        ("GET", "/appointments", [], 403),
-        ("POST", "/appointments", [WRITE], 201),
-        ("POST", "/appointments", [READ], 403),
-        ("DELETE", "/appointments/7", [READ, WRITE], 200),
-        ("DELETE", "/appointments/7", [READ], 403),
-        ("DELETE", "/appointments/7", [WRITE], 403),
-    ],
+    ROUTE_TABLE,
 )
 def test_route_table(
     client: FlaskClient,

@@ -106,3 +106,16 @@ def test_parse_plain_pem_and_bare_base64(cert_a: IssuedCert) -> None:
     assert parse_cert_header("X-Cert", base64.b64encode(cert_a.der).decode()).der == cert_a.der
     with pytest.raises(CertHeaderError):
         parse_cert_header("X-Cert", base64.b64encode(b"not der").decode())
+
+
+def test_xfcc_hash_must_agree_with_its_cert(cert_a: IssuedCert, cert_b: IssuedCert) -> None:
+    name = "X-Forwarded-Client-Cert"
+    both = parse_cert_header(name, cert_a.xfcc(hash=True))
+    assert both.der == cert_a.der
+    only_hash = parse_cert_header(name, cert_a.xfcc(cert=False, hash=True))
+    assert only_hash.der is None
+    assert only_hash.sha256 == both.sha256
+    # A Hash of certificate B beside the Cert of certificate A: the proxy's header lies.
+    mixed = cert_b.xfcc(cert=False, hash=True) + ";" + cert_a.xfcc()
+    with pytest.raises(CertHeaderError, match="does not match"):
+        parse_cert_header(name, mixed)

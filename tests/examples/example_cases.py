@@ -1,4 +1,5 @@
-"""The invalid tokens both example-app suites send (INTERFACE.md §3, 401 invalid_token rows)."""
+"""What both example-app suites send: the route table (INTERFACE.md §2) and the invalid
+tokens (INTERFACE.md §3, the 401 invalid_token rows)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,18 @@ import time
 from rs_guard.testing import TokenIssuer
 
 READ, WRITE = "read:appointments", "write:appointments"
+
+#: INTERFACE.md §2: (method, path, scopes granted, expected status).
+ROUTE_TABLE = [
+    ("GET", "/appointments", [READ], 200),
+    ("GET", "/appointments", [WRITE], 403),
+    ("GET", "/appointments", [], 403),
+    ("POST", "/appointments", [WRITE], 201),
+    ("POST", "/appointments", [READ], 403),
+    ("DELETE", "/appointments/7", [READ, WRITE], 200),
+    ("DELETE", "/appointments/7", [READ], 403),
+    ("DELETE", "/appointments/7", [WRITE], 403),
+]
 
 
 def invalid_tokens(issuer: TokenIssuer) -> dict[str, str]:
