@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InsufficientScope
-from .token import AccessToken
+from .token import AccessToken, split_delimited
 
 __all__ = [
     "Requirement",
@@ -115,12 +115,12 @@ def claim_equals(claim: str, value: Any) -> Requirement:
 
 
 def claim_includes(claim: str, *values: Any) -> Requirement:
-    """The claim (a list, or a space-delimited string) must contain every one of ``values``."""
+    """The claim (a list, or a string split on SP only) must contain every one of ``values``."""
 
     def check(token: AccessToken) -> None:
         present = token.claims.get(claim)
-        items = present.split() if isinstance(present, str) else present
-        if not isinstance(items, list) or any(v not in items for v in values):
+        items = split_delimited(present) if isinstance(present, str) else present
+        if not isinstance(items, (list, frozenset)) or any(v not in items for v in values):
             raise InsufficientScope(
                 f"the {claim} claim does not include what the route requires",
                 reason="claim_mismatch",

@@ -21,7 +21,7 @@ from ._jose import JOSEError, parse_compact_jws
 from .config import GuardConfig
 from .errors import InvalidToken
 from .keys import VerificationKey
-from .token import AccessToken
+from .token import AccessToken, split_delimited
 
 __all__ = ["TokenPolicy", "UnverifiedToken"]
 
@@ -246,7 +246,7 @@ class TokenPolicy:
         """The :class:`AccessToken` of a token whose signature was checked."""
         claims = unverified.claims
         scope = claims.get("scope")
-        scopes = frozenset(scope.split()) if scope else _EMPTY
+        scopes = split_delimited(scope) if scope else _EMPTY
         permissions = frozenset(claims["permissions"]) if claims.get("permissions") else _EMPTY
         cnf = claims.get("cnf")
         return AccessToken(

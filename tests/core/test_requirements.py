@@ -121,3 +121,52 @@ def test_check_all_stops_at_the_first_refusal(verify: Any) -> None:
 def test_requirement_descriptions(verify: Any) -> None:
     assert re.search("all of a b", all_of("a", "b").description)
     assert "any of" in any_of("a").description
+
+
+#: Characters that are whitespace to ``str.split()`` but never separate scope tokens.
+NOT_A_SEPARATOR = [
+    "\t",  # TAB
+    "\n",  # LF
+    "\x0b",  # VT
+    "\x0c",  # FF
+    "\r",  # CR
+    "\x1c",  # file separator (str.split() splits on it)
+    "\x85",  # NEL
+    "\u00a0",  # NO-BREAK SPACE
+    "\u1680",  # OGHAM SPACE MARK
+    "\u2003",  # EM SPACE
+    "\u2028",  # LINE SEPARATOR
+    "\u2029",  # PARAGRAPH SEPARATOR
+    "\u202f",  # NARROW NO-BREAK SPACE
+    "\u3000",  # IDEOGRAPHIC SPACE
+]
+
+
+@pytest.mark.parametrize("separator", NOT_A_SEPARATOR, ids=lambda c: f"U+{ord(c):04X}")
+def test_scope_is_split_on_sp_only(verify: Any, separator: str) -> None:
+    """RFC 6749 §3.3, RFC 9068 §2.2.3: SP (0x20) alone separates scope tokens."""
+    odd = f"write:x{separator}read:x"
+    token = verify(claims={"scope": f"{odd} list:x"})
+    assert token.scopes == frozenset({odd, "list:x"})
+    assert token.granted == frozenset({odd, "list:x"})
+    assert refuses(all_of("read:x"), token).required == ("read:x",)
+    refuses(any_of("read:x", "write:x"), token)
+    refuses(claim_includes("scope", "read:x"), token)
+    refuses(claim_includes("scope", "write:x"), token)
+    claim_includes("scope", "list:x")(token)
+
+
+def test_empty_scope_pieces_are_dropped(verify: Any) -> None:
+    token = verify(claims={"scope": "  read:x   write:x "})
+    assert token.scopes == frozenset({"read:x", "write:x"})
+    all_of("read:x", "write:x")(token)
+    claim_includes("scope", "read:x", "write:x")(token)
+    assert verify(claims={"scope": "   "}).scopes == frozenset()
+
+
+def test_claim_includes_splits_any_string_claim_on_sp_only(verify: Any) -> None:
+    token = verify(claims={"groups": "admin\tstaff\u3000ops", "teams": "red  blue"})
+    refuses(claim_includes("groups", "staff"), token)
+    refuses(claim_includes("groups", "admin"), token)
+    claim_includes("groups", "admin\tstaff\u3000ops")(token)
+    claim_includes("teams", "red", "blue")(token)
