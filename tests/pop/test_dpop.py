@@ -178,7 +178,7 @@ def test_jwk_that_is_no_key(guard: Any, bound: str, dpop_key: DPoPKey, issuer: T
     proof = dpop_key.proof("GET", URL, access_token=token, headers={"jwk": jwk})
     proof_refused(guard, dpop_request(token, proof), "not a valid public key")
     proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk})
-    proof_refused(guard, dpop_request(bound, proof), "another key", "dpop_key_mismatch")
+    proof_refused(guard, dpop_request(bound, proof), "not a valid public key")
     jwk_bad: dict[str, Any] = {"kty": "EC", "crv": "P-256", "x": 5, "y": "AAAA"}
     proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk_bad})
     proof_refused(guard, dpop_request(bound, proof), "jwk is invalid")
@@ -341,10 +341,48 @@ def test_ath_missing_or_wrong(
 def test_proof_key_not_the_bound_key(
     guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey, dpop_keys: dict[str, DPoPKey]
 ) -> None:
+    """RFC 9449 §7.1: a valid proof by another key than cnf.jkt fails the token's binding."""
     thief = dpop_keys["EdDSA"]
     token = issuer.mint(cnf=dpop_key.cnf)
     proof = thief.proof("GET", URL, access_token=token)
-    proof_refused(guard, dpop_request(token, proof), "another key", "dpop_key_mismatch")
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(dpop_request(token, proof))
+    assert type(info.value) is InvalidToken
+    assert info.value.reason == "dpop_key_mismatch"
+    status, headers, body = render_error(info.value, guard.challenge)
+    assert status == 401
+    description = "the DPoP proof key does not match the token's binding"
+    assert dict(headers)["www-authenticate"] == (
+        'Bearer realm="api", '
+        f'DPoP error="invalid_token", error_description="{description}", '
+        'algs="ES256 PS256 RS256 EdDSA"'
+    )
+    assert json.loads(body) == {"error": "invalid_token", "error_description": description}
+
+
+def test_proof_key_mismatch_under_required_dpop(
+    make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey, dpop_keys: dict[str, DPoPKey]
+) -> None:
+    guard = make_guard("dpop", required=True)
+    token = issuer.mint(cnf=dpop_key.cnf)
+    proof = dpop_keys["PS256"].proof("GET", URL, access_token=token)
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(dpop_request(token, proof))
+    _, headers, _ = render_error(info.value, guard.challenge)
+    assert dict(headers)["www-authenticate"] == (
+        'DPoP error="invalid_token", '
+        'error_description="the DPoP proof key does not match the token\'s binding", '
+        'algs="ES256 PS256 RS256 EdDSA"'
+    )
+
+
+def test_invalid_proof_by_another_key_is_an_invalid_proof(
+    guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey, dpop_keys: dict[str, DPoPKey]
+) -> None:
+    """A proof that is itself invalid stays invalid_dpop_proof, whatever its key."""
+    token = issuer.mint(cnf=dpop_key.cnf)
+    stale = dpop_keys["EdDSA"].proof("GET", URL, access_token=token, claims={"htm": "POST"})
+    proof_refused(guard, dpop_request(token, stale), "htm")
 
 
 # -- scheme and binding rules --------------------------------------------------------------

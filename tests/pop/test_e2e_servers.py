@@ -330,7 +330,7 @@ class TestDPoPUnderServers:
             "htm": key.proof("POST", url, access_token=token, nonce=nonce),
             "htu": key.proof("GET", url + "x", access_token=token, nonce=nonce),
             "ath": key.proof("GET", url, access_token=token + "x", nonce=nonce),
-            "another key": thief.proof("GET", url, access_token=token, nonce=nonce),
+            "the token's binding": thief.proof("GET", url, access_token=token, nonce=nonce),
         }
         for words, proof in cases.items():
             answer = self._get(url, key, token, proof)

@@ -104,7 +104,7 @@ DPOP_CASES: dict[str, tuple[int, str | None, str]] = {
     "iat": (401, "invalid_dpop_proof", "too old"),
     "jti": (401, "invalid_dpop_proof", "jti"),
     "ath": (401, "invalid_dpop_proof", "ath"),
-    "jkt": (401, "invalid_dpop_proof", "another key"),
+    "jkt": (401, "invalid_token", "does not match the token's binding"),
     "bound as bearer": (401, "invalid_token", "DPoP scheme"),
 }
 
@@ -157,10 +157,8 @@ def test_dpop_outcomes(
     assert words in body["error_description"]
     challenge = headers["www-authenticate"]
     assert 'algs="ES256 PS256 RS256 EdDSA"' in challenge
-    if error == "invalid_dpop_proof":
-        assert f'DPoP error="{error}"' in challenge
-    else:
-        assert f'Bearer error="{error}"' in challenge
+    scheme = "Bearer" if case == "bound as bearer" else "DPoP"
+    assert f'{scheme} error="{error}"' in challenge
 
 
 def test_dpop_replay_and_unbound(

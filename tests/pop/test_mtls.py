@@ -40,7 +40,10 @@ def test_bound_token_fails_with_another_certificate(
     exc = refused(guard, request(token, cert=cert_b.der), "client_cert_mismatch")
     status, headers, body = render_error(exc, guard.challenge)
     assert status == 401
-    assert dict(headers)["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert dict(headers)["www-authenticate"] == (
+        'Bearer error="invalid_token", '
+        'error_description="the client certificate is not the one the token is bound to"'
+    )
     assert b"not the one the token is bound to" in body
     assert token.encode() not in body
 
