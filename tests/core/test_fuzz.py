@@ -139,3 +139,80 @@ def test_random_header_lines_and_query_strings(
         rs_guard.authenticate(ctx)
     except RSGuardError as exc:
         render_error(exc, rs_guard.challenge)
+
+
+# -- nothing of the token is echoed -----------------------------------------------------------
+
+#: A value no answer may contain: a marker, quotes, a line separator and 11,000 characters.
+ODD = 'q9Z"\\<evil>\u2028\u00a0\x7f' + "A" * 11_000
+ODD_VALUES = [ODD, "q9Z-short", [ODD], {"q9Z": ODD}, 10**40]
+
+
+def signed(issuer: TokenIssuer, header: dict[str, Any], claims: dict[str, Any]) -> str:
+    signing_input = (
+        b64url_encode(json.dumps(header).encode())
+        + "."
+        + b64url_encode(json.dumps(claims).encode())
+    )
+    key = ALGS["HS256"].prepare_key(issuer.secret or "")
+    return signing_input + "." + b64url_encode(ALGS["HS256"].sign(signing_input.encode(), key))
+
+
+def assert_nothing_echoed(guard: Guard, token: str) -> None:
+    """If ``token`` is refused, the answer holds none of its text and stays short.
+
+    A value rs_guard accepts where it stands (any ``sub``, an ignored ``cty``) is allowed
+    through: there is no answer to check then.
+    """
+    ctx = RequestContext("GET", "https://api.test/", [("authorization", "Bearer " + token)])
+    try:
+        guard.authenticate(ctx)
+    except RSGuardError as exc:
+        error = exc
+    else:
+        return
+    status, headers, body = render_error(error, guard.challenge)
+    assert status == 401
+    challenge = dict(headers)["www-authenticate"]
+    for text in (error.description, challenge, body.decode()):
+        assert "q9Z" not in text
+        assert "AAAAAAAA" not in text
+        assert "evil" not in text
+    assert len(error.description) < 120
+    assert len(challenge) < 200
+
+
+@pytest.fixture
+def roomy_guard(hs256_issuer: TokenIssuer, clock: Any) -> Iterator[Guard]:
+    config = hs256_issuer.config(token_cache_size=0, max_token_bytes=256 * 1024)
+    guard = Guard(config, clock=clock)
+    yield guard
+    guard.close()
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=["long", "short", "list", "object", "bignum"])
+@pytest.mark.parametrize("name", [*HEADER_NAMES, "enc", "x5u", "epk", "q9Z"])
+def test_no_header_text_in_the_answer(
+    roomy_guard: Guard, hs256_issuer: TokenIssuer, name: str, value: Any
+) -> None:
+    header = {"alg": "HS256", "typ": "JWT", name: value}
+    if name in ("jku", "jwk", "x5c", "x5u", "epk", "q9Z"):
+        header["typ"] = value  # parameters rs_guard ignores: refuse on typ, with the value
+    assert_nothing_echoed(roomy_guard, signed(hs256_issuer, header, hs256_issuer.claims()))
+
+
+@pytest.mark.parametrize("value", ODD_VALUES, ids=["long", "short", "list", "object", "bignum"])
+@pytest.mark.parametrize("name", [*CLAIM_NAMES, "scope_and_iss"])
+def test_no_claim_text_in_the_answer(
+    roomy_guard: Guard, hs256_issuer: TokenIssuer, name: str, value: Any
+) -> None:
+    claims = {**hs256_issuer.claims(), name: value}
+    if name in ("scope", "scope_and_iss", "jti", "act", "may_act", "permissions", "azp"):
+        claims["iss"] = value  # a claim that may hold any value: refuse on iss, with it
+    assert_nothing_echoed(roomy_guard, signed(hs256_issuer, {"alg": "HS256", "typ": "JWT"}, claims))
+
+
+@pytest.mark.parametrize("kid", [ODD[:200], "q9Z-short", "q9Z\u2028"])
+def test_no_kid_text_in_the_answer(rs_guard: Guard, issuer: TokenIssuer, kid: str) -> None:
+    assert_nothing_echoed(rs_guard, issuer.mint(headers={"kid": kid}))
+    assert_nothing_echoed(rs_guard, issuer.mint(headers={"kid": kid}, claims={"iss": kid}))

@@ -618,3 +618,51 @@ def test_oversized_rsa_key(make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPK
     encoded = [b64url_encode(json.dumps(part).encode()) for part in (header, claims)]
     proof = ".".join([*encoded, "AAAA"])  # refused before any signature check
     proof_refused(make_guard("dpop"), dpop_request(token, proof), "2048 to 8192 bits")
+
+
+# -- nothing of the proof is echoed ----------------------------------------------------------
+
+ODD = 'q9Z"\\<evil>\u2028\x7f' + "A" * 6000
+
+
+@pytest.mark.parametrize(
+    ("part", "name"),
+    [
+        ("headers", "typ"),
+        ("headers", "crit"),
+        ("headers", "jwk"),
+        ("jwk", "kty"),
+        ("jwk", "crv"),
+        ("jwk", "x"),
+        ("claims", "htm"),
+        ("claims", "htu"),
+        ("claims", "iat"),
+        ("claims", "jti"),
+        ("claims", "ath"),
+        ("claims", "nonce"),
+    ],
+)
+def test_no_proof_text_in_the_answer(
+    make_guard: Any, bound: str, dpop_key: DPoPKey, part: str, name: str
+) -> None:
+    guard = make_guard("dpop", dpop=DPoPOptions(nonce=True, nonce_secret="s" * 32))
+    options: dict[str, Any] = {"access_token": bound}
+    if part == "jwk":
+        options["headers"] = {"jwk": {**dpop_key.jwk, name: ODD}}
+    else:
+        options[part] = {name: ODD}
+    proof = dpop_key.proof("GET", URL, **options)
+    with pytest.raises(InvalidDPoPProof) as info:
+        guard.authenticate(dpop_request(bound, proof))
+    _, headers, body = render_error(info.value, guard.challenge)
+    challenge = dict(headers)["www-authenticate"]
+    for text in (
+        info.value.description,
+        challenge,
+        body.decode(),
+        dict(headers).get("dpop-nonce", ""),
+    ):
+        assert "q9Z" not in text
+        assert "AAAAAAAA" not in text
+    assert len(info.value.description) < 120
+    assert len(challenge) < 250
