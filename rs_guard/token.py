@@ -32,6 +32,9 @@ class _Fields(NamedTuple):
     expires_at: float
     cnf: Mapping[str, Any] | None
     is_client: bool
+    #: The claim ``granted`` comes from: ``"scope"``, or ``"permissions"`` under an
+    #: ``*_authz`` dialect with ``enforce_policies``.
+    granted_claim: str = "scope"
 
 
 class AccessToken(_Fields):

@@ -260,4 +260,5 @@ class TokenPolicy:
             float(claims["exp"]),
             MappingProxyType(cnf) if cnf is not None else None,
             is_client_token(claims, self.rfc9068),
+            "permissions" if self.uses_permissions else "scope",
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -170,3 +171,57 @@ def test_claim_includes_splits_any_string_claim_on_sp_only(verify: Any) -> None:
     refuses(claim_includes("groups", "admin"), token)
     claim_includes("groups", "admin\tstaff\u3000ops")(token)
     claim_includes("teams", "red", "blue")(token)
+
+
+# -- a scope in the other claim: say so in the 403 (issue 14.1) -------------------------------
+
+
+def test_scope_only_in_permissions_is_named_in_the_403(verify: Any) -> None:
+    token = verify(scopes=["openid", "q9Z-other"], permissions=["read:orders", "q9Z-perm"])
+    error = refuses(all_of("read:orders", "write:orders"), token)
+    assert error.description == (
+        "the token lacks read:orders write:orders; the token carries read:orders in "
+        "permissions, but this API checks scope (permissions count only with "
+        "enforce_policies on and an *_authz token dialect)"
+    )
+    status, headers, body = render_error(error)
+    assert status == 403
+    assert dict(headers)["www-authenticate"] == (
+        'Bearer error="insufficient_scope", scope="read:orders write:orders"'
+    )
+    assert json.loads(body) == {
+        "error": "insufficient_scope",
+        "error_description": error.description,
+    }
+    assert "q9Z" not in error.description  # only the route's own scope names appear
+
+
+def test_permission_only_in_scope_under_enforce_policies_is_named(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    issuer.token_dialect = "access_token_authz"
+    guard = Guard(issuer.config(enforce_policies=True), transport=issuer.transport(), clock=clock)
+    token = guard.verify(issuer.mint(scopes=["read:orders", "q9Z"], permissions=["list:orders"]))
+    assert token.granted_claim == "permissions"
+    error = refuses(any_of("read:orders", "admin"), token)
+    assert error.description == (
+        "the token has none of read:orders admin; the token carries read:orders in scope, "
+        "but this API checks permissions (enforce_policies is on)"
+    )
+    assert refuses(all_of("admin"), token).description == "the token lacks admin"
+
+
+def test_permissions_requirement_names_a_scope_that_has_it(verify: Any) -> None:
+    token = verify(scopes=["delete:orders"], permissions=["read:orders"])
+    assert token.granted_claim == "scope"
+    error = refuses(permissions("delete:orders"), token)
+    assert error.description == (
+        "the token lacks the permission delete:orders; the token carries delete:orders in "
+        "scope, but this route checks permissions (a permissions() requirement)"
+    )
+
+
+def test_nothing_is_named_when_neither_claim_has_it(verify: Any) -> None:
+    token = verify(scopes=["a"], permissions=["b"])
+    assert refuses(all_of("c"), token).description == "the token lacks c"
+    assert refuses(any_of("c", "d"), token).description == "the token has none of c d"
