@@ -93,7 +93,8 @@ def test_unknown_non_critical_header_parameters_are_ignored(
 ) -> None:
     """RFC 7516 §4: parameters not understood (x5t, private ones) are ignored."""
     outer = encrypt(issuer.mint(), enc_key.public_pem, x5t="dGh1bWJwcmludA", **{"x-tenant": "acme"})
-    assert guard.authenticate(request(outer)).raw == outer
+    verified = guard.authenticate(request(outer))
+    assert verified.raw == outer
 
 
 def test_async_guard_decrypts_too(issuer: TokenIssuer, clock: Any, enc_key: EncryptionKey) -> None:
@@ -297,15 +298,18 @@ def test_rotation_two_keys_chosen_by_kid(
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     # The key named by its thumbprint is the only one tried.
     second = encrypt(issuer.mint(), enc_key2.public_pem, kid=enc_key2.thumbprint)
-    assert guard.authenticate(request(second)).subject == "auth0|user-1"
+    verified = guard.authenticate(request(second))
+    assert verified.subject == "auth0|user-1"
     assert len(decryptions) == 1
     # The configured kid names the first key (no public PEM given).
     first = encrypt(issuer.mint(scopes=["a"]), enc_key.public_pem, kid="auth0-kid-new")
-    assert guard.authenticate(request(first)).scopes == {"a"}
+    verified = guard.authenticate(request(first))
+    assert verified.scopes == {"a"}
     # A kid no key is known by (an older Auth0 key id) is tried with each key.
     decryptions.clear()
     old = encrypt(issuer.mint(scopes=["b"]), enc_key2.public_pem, kid="auth0-kid-old")
-    assert guard.authenticate(request(old)).scopes == {"b"}
+    verified = guard.authenticate(request(old))
+    assert verified.scopes == {"b"}
     assert len(decryptions) == 1  # not with the key that carries the configured kid
     # A kid naming the wrong key is not retried with the others.
     decryptions.clear()
@@ -331,7 +335,8 @@ def test_unknown_or_absent_kid_costs_no_rsa_work_when_every_key_has_a_kid(
     assert error.description == "the encrypted token is not for a key this API holds (kid)"
     assert decryptions == []
     good = encrypt(issuer.mint(scopes=["a"]), enc_key.public_pem, kid="auth0-kid")
-    assert guard.authenticate(request(good)).scopes == {"a"}
+    verified = guard.authenticate(request(good))
+    assert verified.scopes == {"a"}
     assert len(decryptions) == 1
 
 
@@ -366,7 +371,8 @@ def test_configured_kid_follows_the_public_pem(
     )
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     outer = encrypt(issuer.mint(), enc_key2.public_pem, kid="current")
-    assert guard.authenticate(request(outer)).raw == outer
+    verified = guard.authenticate(request(outer))
+    assert verified.raw == outer
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -411,7 +417,8 @@ def test_certificate_as_public_key_is_accepted(
     config = encrypted_config(issuer, enc_key, public_key_pem=pem, kid="k")
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     outer = encrypt(issuer.mint(), enc_key.public_pem, kid="k")
-    assert guard.authenticate(request(outer)).raw == outer
+    verified = guard.authenticate(request(outer))
+    assert verified.raw == outer
 
 
 @pytest.mark.parametrize("which", ["public", "garbage", "short"])
@@ -466,7 +473,8 @@ def test_loaded_from_the_management_json_and_rs_guard_decryption_key(
     assert config.token_encryption.kid == "kid-from-auth0"
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     outer = encrypt(issuer.mint(scopes=["r"]), enc_key.public_pem, kid="kid-from-auth0")
-    assert guard.authenticate(request(outer)).scopes == {"r"}
+    verified = guard.authenticate(request(outer))
+    assert verified.scopes == {"r"}
     assert enc_key.private_pem not in repr(config)
 
 
@@ -522,7 +530,8 @@ def test_two_decryption_key_files_for_rotation(
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     for key in (enc_key, enc_key2):
         outer = encrypt(issuer.mint(), key.public_pem)
-        assert guard.authenticate(request(outer)).raw == outer
+        verified = guard.authenticate(request(outer))
+        assert verified.raw == outer
 
 
 # -- nothing of the JWE header is echoed -------------------------------------------------------

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import parse_qsl
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import get_default_algorithms
 
-from rs_guard import Guard, RequestContext, RSGuardError, render_error
+from rs_guard import Guard, InvalidToken, RequestContext, RSGuardError, render_error
 from rs_guard._jose import b64url_encode
 from rs_guard.testing import TokenIssuer
 
@@ -81,12 +82,47 @@ def only_rsguard_errors(guard: Guard, header: str) -> None:
         json.loads(body)
 
 
+#: RFC 6750 §2.1 b64token: what a token in the Authorization header may look like.
+B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
+INVALID_REQUEST = (400, "invalid_request")
+INVALID_TOKEN = (401, "invalid_token")
+NO_CREDENTIALS = (401, None)
+
+
+def refusal(guard: Guard, ctx: RequestContext) -> tuple[int, str | None]:
+    """``(status, error)`` of the refusal of ``ctx``, checking the answer's shape."""
+    with pytest.raises(RSGuardError) as caught:
+        guard.authenticate(ctx)
+    status, headers, body = render_error(caught.value, guard.challenge)
+    for _, value in headers:
+        assert all(0x20 <= ord(ch) < 0x7F for ch in value)
+    answer = json.loads(body)
+    assert answer.get("error") == caught.value.error
+    challenge = dict(headers)["www-authenticate"]
+    if caught.value.error is None:
+        assert challenge == 'Bearer realm="api"'
+    else:
+        assert challenge.startswith(f'Bearer error="{caught.value.error}", error_description="')
+    return status, caught.value.error
+
+
+def expected_for_token(text: str) -> tuple[int, str | None]:
+    """What ``Authorization: Bearer <text>`` must get (no valid token is ever random)."""
+    token = text.strip(" ")
+    if not token or " " in token or not B64TOKEN.fullmatch(token):
+        return INVALID_REQUEST  # empty, two tokens, control or non-token characters
+    return INVALID_TOKEN
+
+
 @FUZZ
 @given(st.text(max_size=300))
 def test_random_text_as_a_token(rs_guard: Guard, text: str) -> None:
-    only_rsguard_errors(rs_guard, "Bearer " + text)
-    with contextlib.suppress(RSGuardError):
+    ctx = RequestContext("GET", "https://api.test/", [("authorization", "Bearer " + text)])
+    assert refusal(rs_guard, ctx) == expected_for_token(text)
+    with pytest.raises(InvalidToken) as caught:
         rs_guard.verify(text)
+    assert render_error(caught.value)[0] == 401
+    assert all(not client.state.keys() for client in rs_guard.jwks.values())  # no key fetched
 
 
 @FUZZ
@@ -135,10 +171,24 @@ def test_random_header_lines_and_query_strings(
     ctx = RequestContext(
         "GET", "https://api.test/", [("authorization", v) for v in lines], query_string=query
     )
-    try:
-        rs_guard.authenticate(ctx)
-    except RSGuardError as exc:
-        render_error(exc, rs_guard.challenge)
+    assert refusal(rs_guard, ctx) == expected_for_lines(lines, query)
+
+
+def expected_for_lines(lines: list[str], query: str) -> tuple[int, str | None]:
+    """RFC 6750 §2.1, §3.1 and RFC 9700 §4.3.2 for any Authorization lines and query."""
+    in_query = any(name == "access_token" for name, _ in parse_qsl(query, keep_blank_values=True))
+    if not lines:
+        return NO_CREDENTIALS  # nothing, or a token only in the query string
+    if len(lines) > 1:
+        return INVALID_REQUEST
+    scheme, _, rest = lines[0].strip(" ").partition(" ")
+    if not scheme.isprintable():
+        return INVALID_REQUEST
+    if scheme.lower() != "bearer":
+        return NO_CREDENTIALS  # another scheme
+    if in_query:
+        return INVALID_REQUEST  # no token after the scheme, or one in both places
+    return expected_for_token(rest)
 
 
 # -- nothing of the token is echoed -----------------------------------------------------------

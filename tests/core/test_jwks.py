@@ -92,7 +92,8 @@ def closed_port_url() -> str:
 def test_rotation_fetches_a_new_kid_once(
     issuer_: TokenIssuer, server: JWKSServer, guard: Guard, clock: Any
 ) -> None:
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     assert server.count() == 1
     new = issuer_.rotate()
     token = issuer_.mint(key=new)
@@ -103,9 +104,12 @@ def test_rotation_fetches_a_new_kid_once(
     assert server.count() == 1
     # ... after it, one fetch finds it, and later tokens need none.
     clock.advance(OPTIONS.cooldown)
-    assert guard.verify(token).kid == new.kid
-    assert guard.verify(issuer_.mint(key=new)).kid == new.kid
-    assert guard.verify(issuer_.mint(key=issuer_.keys[0])).kid == issuer_.keys[0].kid
+    verified = guard.verify(token)
+    assert verified.kid == new.kid
+    verified = guard.verify(issuer_.mint(key=new))
+    assert verified.kid == new.kid
+    verified = guard.verify(issuer_.mint(key=issuer_.keys[0]))
+    assert verified.kid == issuer_.keys[0].kid
     assert server.count() == 2
 
 
@@ -113,11 +117,13 @@ def test_a_removed_key_clears_the_token_cache(
     issuer_: TokenIssuer, server: JWKSServer, guard: Guard, clock: Any
 ) -> None:
     old_token = issuer_.mint()
-    assert guard.verify(old_token)
+    verified = guard.verify(old_token)
+    assert verified.subject == "auth0|user-1"
     assert len(guard.token_cache) == 1
     new = issuer_.rotate(keep_old=False)
     clock.advance(OPTIONS.cooldown)
-    assert guard.verify(issuer_.mint(key=new))  # unknown kid: refetch, old key gone
+    verified = guard.verify(issuer_.mint(key=new))
+    assert verified.subject == "auth0|user-1"
     assert server.count() == 2
     assert guard.token_cache.get(old_token) is None
     with pytest.raises(InvalidToken) as caught:
@@ -129,10 +135,12 @@ def test_an_added_key_keeps_the_token_cache(
     issuer_: TokenIssuer, server: JWKSServer, guard: Guard, clock: Any
 ) -> None:
     token = issuer_.mint()
-    assert guard.verify(token)
+    verified = guard.verify(token)
+    assert verified.subject == "auth0|user-1"
     new = issuer_.rotate(keep_old=True)
     clock.advance(OPTIONS.cooldown)
-    assert guard.verify(issuer_.mint(key=new))
+    verified = guard.verify(issuer_.mint(key=new))
+    assert verified.subject == "auth0|user-1"
     assert guard.token_cache.get(token) is not None
 
 
@@ -147,13 +155,15 @@ def test_outage_serves_stale_keys_then_503(
     server = JWKSServer(issuer_.jwks).start()
     guard = Guard(make_config(issuer_, server, token_cache_size=0), clock=clock)
     try:
-        assert guard.verify(issuer_.mint())
+        verified = guard.verify(issuer_.mint())
+        assert verified.subject == "auth0|user-1"
         if failure == "http_500":
             server.reply = constant(500, b"oops")
         else:
             server.stop()
         clock.advance(OPTIONS.ttl + 1)  # the set is stale now
-        assert guard.verify(issuer_.mint())  # refresh fails, last good keys served
+        verified = guard.verify(issuer_.mint())
+        assert verified.subject == "auth0|user-1"
         state = guard.key_sets[issuer_.issuer]
         assert state.requests_sent == 2
         assert state.last_error is not None
@@ -161,7 +171,8 @@ def test_outage_serves_stale_keys_then_503(
         assert any("serving stale keys" in m for m in messages)
         assert any("key fetch failed" in m for m in messages)
         clock.advance(OPTIONS.cooldown - 1)
-        assert guard.verify(issuer_.mint())  # within the cooldown: no new attempt
+        verified = guard.verify(issuer_.mint())
+        assert verified.subject == "auth0|user-1"
         assert state.requests_sent == 2
         clock.advance(OPTIONS.stale_for)  # beyond stale_for
         with pytest.raises(KeysUnavailable) as caught:
@@ -191,7 +202,8 @@ def test_recovery_after_an_outage(
     assert server.count() == 1
     server.reply = None
     clock.advance(OPTIONS.cooldown)
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     assert server.count() == 2
 
 
@@ -243,10 +255,12 @@ def test_garbage_on_a_cold_cache_is_503(
 def test_garbage_keeps_the_last_good_keys(
     issuer_: TokenIssuer, server: JWKSServer, guard: Guard, clock: Any, answer: str
 ) -> None:
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     server.reply = GARBAGE[answer]
     clock.advance(OPTIONS.ttl)
-    assert guard.verify(issuer_.mint()).kid == issuer_.current.kid
+    verified = guard.verify(issuer_.mint())
+    assert verified.kid == issuer_.current.kid
     state = guard.key_sets[issuer_.issuer]
     assert state.requests_sent == 2
     assert state.last_error is not None
@@ -403,7 +417,8 @@ def test_a_random_kid_flood_costs_one_fetch_per_cooldown(
             clock.advance(0.01)
         assert server.count() == 1 + window
     # The flood never stopped the real key from working.
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     assert server.count() == 4
 
 
@@ -498,7 +513,8 @@ def test_async_rotation_and_random_kid_flood(
     async def main() -> None:
         guard = AsyncGuard(make_config(issuer_, server), clock=clock)
         try:
-            assert await guard.verify(issuer_.mint())
+            verified = await guard.verify(issuer_.mint())
+            assert verified.subject == "auth0|user-1"
             new = issuer_.rotate()
             clock.advance(OPTIONS.cooldown)
             assert (await guard.verify(issuer_.mint(key=new))).kid == new.kid
@@ -525,7 +541,8 @@ def test_async_outage_serves_stale_then_503(
             assert await guard.warm()
             server.reply = constant(500, b"")
             clock.advance(OPTIONS.ttl + 1)
-            assert await guard.verify(issuer_.mint())
+            verified = await guard.verify(issuer_.mint())
+            assert verified.subject == "auth0|user-1"
             await asyncio.sleep(0.2)  # the background refresh of the stale set finishes
             clock.advance(OPTIONS.stale_for + OPTIONS.cooldown)
             with pytest.raises(KeysUnavailable):
@@ -566,16 +583,19 @@ def test_cache_control_max_age_within_bounds(
     server.reply = constant(
         200, body, {"Content-Type": "application/json", "Cache-Control": cache_control}
     )
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     state = guard.key_sets[issuer_.issuer]
     kid = issuer_.current.kid
     clock.advance(ttl - 0.5)
     assert state.cached(kid)[1] is True
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     assert server.count() == 1
     clock.advance(1)
     assert state.cached(kid)[1] is False
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     assert server.count() == 2
 
 
@@ -593,7 +613,8 @@ def test_a_same_host_redirect_is_followed(
         return 200, {"Content-Type": "application/json"}, body
 
     server.reply = reply
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     assert server.count("/keys/v2.json") == 1
 
 
@@ -642,7 +663,8 @@ def test_discovery_finds_the_jwks_uri(
 
     server.reply = reply
     guard = Guard(issuer.config(discovery=True, jwks=OPTIONS), clock=clock)
-    assert guard.verify(issuer.mint())
+    verified = guard.verify(issuer.mint())
+    assert verified.subject == "auth0|user-1"
     assert guard.key_sets[issuer.issuer].jwks_uri == server.base_url + "keys"
     assert server.count("/keys") == 1
     assert server.count("/tenant/.well-known/openid-configuration") == 1
@@ -665,7 +687,8 @@ def test_discovery_falls_back_to_rfc8414(
 
     server.reply = reply
     guard = Guard(issuer.config(discovery=True, jwks=OPTIONS), clock=clock)
-    assert guard.verify(issuer.mint())
+    verified = guard.verify(issuer.mint())
+    assert verified.subject == "auth0|user-1"
     assert server.count("/tenant/.well-known/openid-configuration") == 1
     assert server.count("/.well-known/oauth-authorization-server/tenant") == 1
     guard.close()
@@ -724,7 +747,8 @@ def test_warm_never_raises_when_the_issuer_is_unreachable(issuer_: TokenIssuer, 
 def test_warm_fills_the_cache(issuer_: TokenIssuer, server: JWKSServer, guard: Guard) -> None:
     assert guard.warm() is True
     assert server.count() == 1
-    assert guard.verify(issuer_.mint())
+    verified = guard.verify(issuer_.mint())
+    assert verified.subject == "auth0|user-1"
     assert server.count() == 1
 
 

@@ -23,15 +23,18 @@ def guard(issuer: TokenIssuer, clock: Any) -> Iterator[Guard]:
 def test_a_hit_returns_the_same_token(issuer: TokenIssuer, guard: Guard) -> None:
     raw = issuer.mint(scopes=["read:a"])
     first = guard.verify(raw)
-    assert guard.verify(raw) is first
+    verified = guard.verify(raw)
+    assert verified is first
     assert len(guard.token_cache) == 1
 
 
 def test_exp_is_checked_again_on_a_hit(issuer: TokenIssuer, guard: Guard, clock: Any) -> None:
     raw = issuer.mint(expires_in=60)
-    assert guard.verify(raw)
+    verified = guard.verify(raw)
+    assert verified.subject == "auth0|user-1"
     clock.advance(60 + guard.config.leeway - 0.01)
-    assert guard.verify(raw)
+    verified = guard.verify(raw)
+    assert verified.subject == "auth0|user-1"
     clock.advance(0.01)
     with pytest.raises(InvalidToken) as caught:
         guard.verify(raw)
@@ -41,7 +44,8 @@ def test_exp_is_checked_again_on_a_hit(issuer: TokenIssuer, guard: Guard, clock:
 
 def test_nbf_is_checked_again_on_a_hit(issuer: TokenIssuer, guard: Guard, clock: Any) -> None:
     raw = issuer.mint(claims={"nbf": clock.now})
-    assert guard.verify(raw)
+    verified = guard.verify(raw)
+    assert verified.subject == "auth0|user-1"
     clock.advance(-(guard.config.leeway + 1))  # a clock stepped back
     with pytest.raises(InvalidToken) as caught:
         guard.verify(raw)
@@ -50,7 +54,8 @@ def test_nbf_is_checked_again_on_a_hit(issuer: TokenIssuer, guard: Guard, clock:
 
 def test_the_key_is_the_exact_token(issuer: TokenIssuer, guard: Guard) -> None:
     raw = issuer.mint()
-    assert guard.verify(raw)
+    verified = guard.verify(raw)
+    assert verified.subject == "auth0|user-1"
     signature = raw.split(".")[2]
     other = issuer.mint(scopes=["admin"])
     forged = ".".join([*other.split(".")[:2], signature])
@@ -121,7 +126,8 @@ def test_clear(issuer: TokenIssuer, guard: Guard) -> None:
     guard.token_cache.clear()
     assert len(guard.token_cache) == 0
     assert guard.token_cache.get(raw) is None
-    assert guard.verify(raw)
+    verified = guard.verify(raw)
+    assert verified.subject == "auth0|user-1"
 
 
 def test_a_refresh_that_removes_a_key_clears_the_cache(issuer: TokenIssuer, clock: Any) -> None:

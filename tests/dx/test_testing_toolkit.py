@@ -45,7 +45,8 @@ def test_rotation_keeps_old_tokens_valid_until_the_old_key_goes(clock: FrozenClo
     new = issuer.mint()
     assert header_of(new)["kid"] != header_of(old)["kid"]
     clock.advance(2)  # past the refetch cooldown
-    assert guard.verify(new).kid == issuer.current.kid  # unknown kid: refetched
+    verified = guard.verify(new)
+    assert verified.kid == issuer.current.kid
     issuer.rotate(keep_old=False)
     clock.advance(120)
     guard.token_cache.clear()
@@ -125,7 +126,8 @@ def test_environ_points_load_config_at_a_loopback_server(issuer: TokenIssuer) ->
     with JWKSServer(issuer.jwks) as server:
         config = load_config(issuer.environ(jwks_uri=server.jwks_uri))
         guard = Guard(config, clock=issuer.clock)
-        assert guard.verify(issuer.mint()).issuer == issuer.issuer
+        verified = guard.verify(issuer.mint())
+        assert verified.issuer == issuer.issuer
         guard.close()
         assert server.count() == 1
 
@@ -150,7 +152,8 @@ def test_plugin_fixtures_wire_a_guard(
 ) -> None:
     guard = Guard(rs_guard_config, transport=rs_guard_transport, clock=rs_guard_clock)
     token = rs_guard_issuer.mint(scopes=["a"])
-    assert guard.verify(token).scopes == {"a"}
+    verified = guard.verify(token)
+    assert verified.scopes == {"a"}
     rs_guard_clock.advance(3600 + 60)
     guard.token_cache.clear()
     with pytest.raises(InvalidToken, match="expired"):
@@ -162,7 +165,8 @@ def test_plugin_env_fixture(rs_guard_env: dict[str, str], rs_guard_issuer: Token
     config = load_config()
     assert config.jwks_uri == rs_guard_env["RS_GUARD_JWKS_URI"]
     guard = Guard(config, clock=rs_guard_issuer.clock)
-    assert guard.verify(rs_guard_issuer.mint()).subject == "auth0|user-1"
+    verified = guard.verify(rs_guard_issuer.mint())
+    assert verified.subject == "auth0|user-1"
     guard.close()
 
 
@@ -193,7 +197,8 @@ def test_nested_jwe_tokens(issuer: TokenIssuer, clock: FrozenClock) -> None:
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     outer = issuer.encrypt(issuer.mint(scopes=["read:a"]), public_pem)
     assert outer.count(".") == 4
-    assert guard.verify(outer).scopes == {"read:a"}
+    verified = guard.verify(outer)
+    assert verified.scopes == {"read:a"}
     with pytest.raises(InvalidToken) as refused:
         guard.verify(issuer.mint())
     assert refused.value.reason == "not_encrypted"

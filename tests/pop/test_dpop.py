@@ -92,7 +92,8 @@ def test_invalid_proof_takes_no_replay_slot(guard: Any, bound: str, dpop_key: DP
     bad = dpop_key.proof("POST", URL, access_token=bound, jti="slot")
     proof_refused(guard, dpop_request(bound, bad), "htm")
     good = dpop_key.proof("GET", URL, access_token=bound, jti="slot")
-    assert guard.authenticate(dpop_request(bound, good))
+    verified = guard.authenticate(dpop_request(bound, good))
+    assert verified.subject == "auth0|user-1"
 
 
 # -- the proof header -------------------------------------------------------------------
@@ -238,13 +239,17 @@ def test_htm_mismatch(guard: Any, bound: str, dpop_key: DPoPKey, htm: str | None
     ],
 )
 def test_htu_equivalent_forms_pass(guard: Any, bound: str, dpop_key: DPoPKey, htu: str) -> None:
-    assert guard.authenticate(dpop_request(bound, dpop_key.proof("GET", htu, access_token=bound)))
+    verified = guard.authenticate(
+        dpop_request(bound, dpop_key.proof("GET", htu, access_token=bound))
+    )
+    assert verified.subject == "auth0|user-1"
 
 
 def test_htu_percent_case_and_request_query(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
     url = "https://api.example.test/files/a%2fb"
     proof = dpop_key.proof("GET", "https://api.example.test/files/a%2Fb", access_token=bound)
-    assert guard.authenticate(dpop_request(bound, proof, url=url + "?q=1"))
+    verified = guard.authenticate(dpop_request(bound, proof, url=url + "?q=1"))
+    assert verified.subject == "auth0|user-1"
 
 
 @pytest.mark.parametrize(
@@ -284,7 +289,8 @@ def test_htu_checked_against_public_url(
     )
     token = issuer.mint(cnf=dpop_key.cnf)
     ok = dpop_key.proof("GET", "https://api.example.com/v1/appointments", access_token=token)
-    assert guard.authenticate(dpop_request(token, ok, url=url))
+    verified = guard.authenticate(dpop_request(token, ok, url=url))
+    assert verified.subject == "auth0|user-1"
     internal = dpop_key.proof("GET", "http://10.0.0.5:8000/appointments", access_token=token)
     proof_refused(guard, dpop_request(token, internal, url=url), "htu")
 
@@ -299,7 +305,8 @@ def test_iat_window(
     proof = dpop_key.proof("GET", URL, access_token=bound, iat=clock() + offset)
     ctx = dpop_request(bound, proof)
     if ok:
-        assert guard.authenticate(ctx)
+        verified = guard.authenticate(ctx)
+        assert verified.subject == "auth0|user-1"
     else:
         proof_refused(
             guard, ctx, "iat", "dpop_proof_expired" if offset < 0 else "dpop_proof_future"
@@ -410,7 +417,8 @@ def test_dpop_scheme_with_unbound_token(guard: Any, issuer: TokenIssuer, dpop_ke
 
 
 def test_optional_accepts_bearer(guard: Any, issuer: TokenIssuer) -> None:
-    assert guard.authenticate(request(issuer.mint())).cnf is None
+    verified = guard.authenticate(request(issuer.mint()))
+    assert verified.cnf is None
     _, headers, _ = render_error(InvalidToken("x"), guard.challenge)
     assert 'Bearer error="invalid_token"' in dict(headers)["www-authenticate"]
 
@@ -430,7 +438,8 @@ def test_required_for_public_clients(
 ) -> None:
     guard = make_guard("dpop", required_for="public_clients")
     m2m = issuer.mint(subject="svc@clients", claims={"gty": "client-credentials"})
-    assert guard.authenticate(request(m2m)).is_client
+    verified = guard.authenticate(request(m2m))
+    assert verified.is_client is True
     with pytest.raises(InvalidToken) as info:
         guard.authenticate(request(issuer.mint()))
     challenge = dict(render_error(info.value, guard.challenge)[1])["www-authenticate"]
@@ -493,10 +502,12 @@ def test_nonce_required_and_then_accepted(
     guard = nonce_guard(make_guard)
     nonce = ask_nonce(guard, bound, dpop_key)
     proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
-    assert guard.authenticate(dpop_request(bound, proof))
+    verified = guard.authenticate(dpop_request(bound, proof))
+    assert verified.subject == "auth0|user-1"
     clock.advance(60)  # the previous window's nonce is still good
     proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
-    assert guard.authenticate(dpop_request(bound, proof))
+    verified = guard.authenticate(dpop_request(bound, proof))
+    assert verified.subject == "auth0|user-1"
     clock.advance(60)
     fresh = ask_nonce(guard, bound, dpop_key, nonce)
     assert fresh != nonce
@@ -514,7 +525,8 @@ def test_shared_nonce_secret_across_guards(make_guard: Any, bound: str, dpop_key
     one, two = nonce_guard(make_guard, secret), nonce_guard(make_guard, secret)
     nonce = ask_nonce(one, bound, dpop_key)
     proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
-    assert two.authenticate(dpop_request(bound, proof))
+    verified = two.authenticate(dpop_request(bound, proof))
+    assert verified.subject == "auth0|user-1"
 
 
 # -- asyncio -------------------------------------------------------------------------------
@@ -527,7 +539,8 @@ async def test_async_guard_dpop(issuer: TokenIssuer, clock: Any, dpop_key: DPoPK
     try:
         token = issuer.mint(cnf=dpop_key.cnf)
         proof = dpop_key.proof("GET", URL, access_token=token)
-        assert await guard.authenticate(dpop_request(token, proof))
+        verified = await guard.authenticate(dpop_request(token, proof))
+        assert verified.subject == "auth0|user-1"
         with pytest.raises(InvalidDPoPProof, match="already used"):
             await guard.authenticate(dpop_request(token, proof))
         with pytest.raises(InvalidDPoPProof, match="htm"):

@@ -108,10 +108,12 @@ class TestFullStoreThroughTheGuard:
         key = DPoPKey(clock=clock)
         token = issuer.mint(scopes=["read:a"], cnf=key.cnf)
         captured = key.proof("GET", URL, access_token=token)
-        assert guard.authenticate(dpop_request(token, captured)).subject == "auth0|user-1"
+        verified = guard.authenticate(dpop_request(token, captured))
+        assert verified.subject == "auth0|user-1"
         for _ in range(4):  # an attacker with its own bound token fills the store
             fresh = key.proof("GET", URL, access_token=token)
-            assert guard.authenticate(dpop_request(token, fresh)).scopes == {"read:a"}
+            verified = guard.authenticate(dpop_request(token, fresh))
+            assert verified.scopes == {"read:a"}
         assert len(store) == 5
 
         with pytest.raises(InvalidDPoPProof, match="already used"):
@@ -135,7 +137,8 @@ class TestFullStoreThroughTheGuard:
 
         clock.advance(61)  # every id expires: the episode ends, the captured proof too old
         after = key.proof("GET", URL, access_token=token)
-        assert guard.authenticate(dpop_request(token, after)).subject == "auth0|user-1"
+        verified = guard.authenticate(dpop_request(token, after))
+        assert verified.subject == "auth0|user-1"
         logs = replay_refusal_logs(caplog)
         assert len(logs) == 2
         assert "recovered after refusing 3 DPoP proof(s)" in logs[1]
@@ -196,11 +199,13 @@ class TestRedisStore:
             assert isinstance(one.replay_store, RedisReplayStore)
             token = issuer.mint(cnf=key.cnf)
             proof = key.proof("GET", URL, access_token=token)
-            assert one.authenticate(dpop_request(token, proof))
+            verified = one.authenticate(dpop_request(token, proof))
+            assert verified.subject == "auth0|user-1"
             with pytest.raises(InvalidDPoPProof, match="already used"):
                 two.authenticate(dpop_request(token, proof))
             fresh = key.proof("GET", URL, access_token=token)
-            assert two.authenticate(dpop_request(token, fresh))
+            verified = two.authenticate(dpop_request(token, fresh))
+            assert verified.subject == "auth0|user-1"
         finally:
             one.close()
             two.close()
@@ -216,7 +221,8 @@ class TestRedisStore:
         try:
             token = issuer.mint(cnf=key.cnf)
             proof = key.proof("GET", URL, access_token=token)
-            assert await async_guard.authenticate(dpop_request(token, proof))
+            verified = await async_guard.authenticate(dpop_request(token, proof))
+            assert verified.subject == "auth0|user-1"
             with pytest.raises(InvalidDPoPProof, match="already used"):
                 sync_guard.authenticate(dpop_request(token, proof))
             with pytest.raises(InvalidDPoPProof, match="already used"):
