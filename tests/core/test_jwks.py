@@ -2,8 +2,8 @@
 
 Rotation, outage with stale serve, garbage answers, oversized and slow answers, the
 random-kid flood, single flight in threads and in async code (asyncio and trio),
-Cache-Control, redirects, discovery (RFC 8414 §3), and warming. Cache time runs on the FrozenClock; network
-timeouts run on the real one.
+Cache-Control, redirects, discovery (RFC 8414 §3), and warming. Cache time runs on the
+FrozenClock; network timeouts run on the real one.
 """
 
 from __future__ import annotations
