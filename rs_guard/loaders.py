@@ -20,6 +20,7 @@ from typing import Any
 from .config import (
     DPoPOptions,
     GuardConfig,
+    JWKSOptions,
     ProofOfPossession,
     Scope,
     SubjectTypeAuthorization,
@@ -185,6 +186,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
         out["leeway"] = _number("RS_GUARD_LEEWAY", value, float)
     if (value := get("RS_GUARD_TOKEN_CACHE")) is not None:
         out["token_cache_size"] = _number("RS_GUARD_TOKEN_CACHE", value, int)
+    if (value := get("RS_GUARD_JWKS_COOLDOWN")) is not None:
+        out["jwks"] = JWKSOptions(cooldown=_number("RS_GUARD_JWKS_COOLDOWN", value, float))
     if (value := get("RS_GUARD_TRUSTED_PROXIES")) is not None:
         out["trusted_proxies"] = tuple(_list(value))
     if (value := get("RS_GUARD_DPOP_NONCE")) is not None:

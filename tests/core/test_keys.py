@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import get_default_algorithms
 
-from rs_guard.keys import hmac_key, key_from_jwk
+from rs_guard.binding.thumbprint import jwk_thumbprint
+from rs_guard.keys import hmac_key, key_from_jwk, same_material
 from rs_guard.testing import TokenIssuer, generate_key
 
 ALGS = get_default_algorithms()
@@ -188,3 +189,18 @@ def test_any_published_jwk_is_a_key_or_skipped(
     jwk: dict[str, Any] = {"kty": kty, **({"crv": crv} if crv else {}), **fields}
     key = key_from_jwk(jwk, alg)
     assert key is None or key.algorithm == alg
+
+
+def test_a_key_carries_its_rfc7638_thumbprint(rsa_key: Any) -> None:
+    jwk = public_jwk(rsa_key, "RS256", kid="a", use="sig")
+    key = key_from_jwk(jwk, "RS256")
+    assert key is not None
+    assert key.thumbprint == jwk_thumbprint(jwk)
+    # The same material published under another kid, with other optional members.
+    again = key_from_jwk(public_jwk(rsa_key, "RS256", kid="b", alg="RS256"), "RS256")
+    assert same_material(key, again)
+    other = key_from_jwk(public_jwk(generate_key("RS256").private_key, "RS256"), "RS256")
+    assert not same_material(key, other)
+    assert not same_material(key, None)
+    assert hmac_key("s" * 32).thumbprint is None
+    assert not same_material(hmac_key("s" * 32), hmac_key("s" * 32))  # never by default

@@ -1,4 +1,4 @@
-"""The verified-token cache: exact-token key, exp-aware, bounded, cleared with removed keys."""
+"""The verified-token cache: exact-token key, exp-aware, bounded, per-key invalidation."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from rs_guard import Guard, InvalidToken
+from rs_guard.keys import KeyChange
 from rs_guard.testing import TokenIssuer
 from rs_guard.token import AccessToken
 from rs_guard.token_cache import VerifiedTokenCache
@@ -148,3 +149,54 @@ def test_the_cache_never_holds_a_refused_token(issuer: TokenIssuer, guard: Guard
         with pytest.raises(InvalidToken):
             guard.verify(raw)
     assert len(guard.token_cache) == 0
+
+
+def _change(issuer: TokenIssuer, *kids: str | None) -> KeyChange:
+    return KeyChange(issuer.issuer, frozenset(kids))
+
+
+def test_a_key_change_drops_only_what_that_key_verified(issuer: TokenIssuer, clock: Any) -> None:
+    local = TokenIssuer(algorithm="ES256", clock=clock)
+    guard = Guard(local.config(), transport=local.transport(), clock=clock)
+    second = local.rotate()
+    first = local.keys[0]
+    by_first, by_second = token_of(local, guard, key=first), token_of(local, guard, key=second)
+    cache = VerifiedTokenCache(maxsize=10, clock=clock)
+    cache.put(by_first)
+    cache.put(by_second)
+    cache.forget(_change(local, None))  # the kid-less lookup: neither token used it
+    cache.forget(KeyChange("https://other.example/", frozenset({first.kid})))  # another issuer
+    assert cache.get(by_first.raw) is by_first
+    cache.forget(_change(local, first.kid))
+    assert cache.get(by_first.raw) is None
+    assert cache.get(by_second.raw) is by_second
+    assert len(cache) == 1
+    guard.close()
+
+
+def test_a_kid_less_token_is_dropped_with_the_kid_less_lookup(
+    issuer: TokenIssuer, guard: Guard, clock: Any
+) -> None:
+    token = token_of(issuer, guard)
+    kid_less = token._replace(header={"alg": "RS256"}, raw=token.raw + "x")
+    cache = VerifiedTokenCache(maxsize=10, clock=clock)
+    cache.put(token)
+    cache.put(kid_less)
+    cache.forget(_change(issuer, None))
+    assert cache.get(kid_less.raw) is None
+    assert cache.get(token.raw) is token
+
+
+def test_a_token_verified_across_a_key_change_is_not_stored(
+    issuer: TokenIssuer, guard: Guard, clock: Any
+) -> None:
+    token = token_of(issuer, guard)
+    cache = VerifiedTokenCache(maxsize=10, clock=clock)
+    assert cache.get(token.raw) is None  # the miss: its key is looked up now ...
+    cache.forget(_change(issuer, "some-other-kid"))  # ... a refresh lands meanwhile ...
+    cache.put(token)  # ... so the result, verified by what may be old material, is not kept
+    assert len(cache) == 0
+    assert cache.get(token.raw) is None
+    assert cache.get(token.raw) is None  # looked up again after the change ...
+    cache.put(token)  # ... kept
+    assert cache.get(token.raw) is token
