@@ -1,4 +1,4 @@
-"""The ``rs-guard`` command line: ``demo``, ``inspect``, ``check-config``.
+"""The ``rs-guard`` command line: ``demo``, ``inspect``, ``check-config``, ``settings``.
 
 Exit codes follow the usual convention: 0 when all is well (the token is accepted, the
 settings work, the demo behaved), 1 when something was refused or failed, 2 for a usage
@@ -97,6 +97,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and report the keys, algorithms and cache headers found.",
     )
     _settings_arguments(check)
+
+    table = sub.add_parser(
+        "settings",
+        help="list the RS_GUARD_* settings and which of them are set",
+        description="Every RS_GUARD_* setting with its GuardConfig field, default and meaning; "
+        "the ones set in the environment are marked (their values are never printed).",
+    )
+    table.add_argument(
+        "--markdown", action="store_true", help="the reference table of docs/settings.md"
+    )
     return parser
 
 
@@ -288,7 +298,24 @@ def main(
             return EXIT_FAILED
     if args.command == "inspect":
         return _inspect(args, env, out, err, stdin or sys.stdin, clock, transport)
+    if args.command == "settings":
+        return _settings(args, env, out)
     return _check_config(args, env, out, err, transport)
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from .settings import SETTINGS, markdown_table, unknown_message, unknown_names
+
+    if args.markdown:
+        out.write(markdown_table())
+        return EXIT_OK
+    for setting in SETTINGS:
+        mark = "set" if env.get(setting.name) else "   "
+        out.write(f"{mark} {setting.name}  ({setting.field}; default {setting.default})\n")
+        out.write(f"      {setting.doc}\n")
+    for name in unknown_names(env):
+        out.write(f"??? {name} {unknown_message(name)}\n")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover
