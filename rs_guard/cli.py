@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the token, or - (the default) to read it from standard input, which keeps it "
         "out of the shell history and the process list",
     )
+    inspect.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="a scope the route requires (repeat it, or separate scopes with spaces); "
+        "the verdict then includes the route's check",
+    )
     _settings_arguments(inspect)
 
     check = sub.add_parser(
@@ -154,6 +162,7 @@ def _inspect(
     transport: httpx.BaseTransport | None,
 ) -> int:
     from .diagnose import decode_unverified, explain, times_of
+    from .hints import opaque_token_hint
 
     token = _read_token(args.token, stdin)
     if not token:
@@ -171,10 +180,15 @@ def _inspect(
         try:
             header, claims = decode_unverified(token)
         except JOSEError as exc:
+            hint = opaque_token_hint(token, None)
             if args.json:
-                _print_json({"error": f"not a compact JWS: {exc}"}, out)
+                _print_json(
+                    {"error": f"not a compact JWS: {exc}", "hints": [hint] if hint else []}, out
+                )
             else:
                 out.write(f"not a compact JWS: {exc}\n")
+                if hint:
+                    out.write(f"hint: {hint}\n")
             return EXIT_FAILED
         data = {"header": header, "claims": claims, "times": times_of(claims, now), "checks": []}
         if args.json:
@@ -186,7 +200,8 @@ def _inspect(
                 "(use --config, RS_GUARD_* or --issuer/--audience)\n"
             )
         return EXIT_OK
-    explanation = explain(token, config, clock=clock, transport=transport)
+    scopes = [name for value in args.scope for name in value.split(" ") if name]
+    explanation = explain(token, config, clock=clock, transport=transport, required_scopes=scopes)
     if args.json:
         _print_json(explanation.to_dict(), out)
     else:
@@ -201,11 +216,15 @@ def _inspect(
                 f"  {_MARK.get(check.status, check.status)} {check.name:<{width}}  "
                 f"{check.detail}{reason}\n"
             )
+            if check.status == "fail" and check.expected is not None:
+                pad = " " * (width + 9)
+                out.write(f"{pad}expected: {check.expected}\n{pad}actual:   {check.actual}\n")
         out.write("\n")
+        for hint in explanation.hints:
+            out.write(f"hint: {hint}\n")
         if explanation.accepted:
-            out.write(
-                "verdict: ACCEPTED (signature and claims; route scopes are checked per route)\n"
-            )
+            checked = "and the route's scopes" if scopes else "route scopes: give --scope"
+            out.write(f"verdict: ACCEPTED (signature and claims; {checked})\n")
         else:
             error = explanation.error
             assert error is not None
