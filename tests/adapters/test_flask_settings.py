@@ -63,3 +63,44 @@ def test_a_misspelt_key_names_the_setting_it_resembles() -> None:
         config_from_app({**BASE, "RS_GUARD_LEWAY": 5})
     assert caught.value.field == "RS_GUARD_LEWAY"
     assert "did you mean RS_GUARD_LEEWAY?" in str(caught.value)
+
+
+def test_the_flask_example_takes_rbac_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+    import os
+    import sys
+    import time
+    from pathlib import Path
+
+    from rs_guard.testing import JWKSServer, TokenIssuer
+
+    issuer = TokenIssuer(issuer="http://127.0.0.1/rbac/", clock=time.time)
+    token = issuer.mint(scopes=[], permissions=["read:appointments"])
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2]))
+    statuses = {}
+    with JWKSServer(issuer.jwks) as server:
+        for enforce in ("true", "false"):
+            for key in [k for k in os.environ if k.startswith("RS_GUARD_")]:
+                monkeypatch.delenv(key)
+            env = {
+                **issuer.environ(jwks_uri=server.jwks_uri),
+                "RS_GUARD_TOKEN_DIALECT": "access_token_authz",
+                "RS_GUARD_ENFORCE_POLICIES": enforce,
+                "RS_GUARD_SCOPES": "read:appointments write:appointments",
+            }
+            for key, value in env.items():
+                monkeypatch.setenv(key, value)
+            sys.modules.pop("examples.flask_app", None)
+            example = importlib.import_module("examples.flask_app")
+            answer = example.app.test_client().get(
+                "/appointments", headers={"Authorization": f"Bearer {token}"}
+            )
+            statuses[enforce] = (answer.status_code, answer.headers.get("WWW-Authenticate"))
+    sys.modules.pop("examples.flask_app", None)
+    assert statuses["true"] == (200, None)
+    assert statuses["false"][0] == 403
+    assert statuses["false"][1] is not None
+    assert 'error="insufficient_scope"' in statuses["false"][1]
+    assert 'scope="read:appointments"' in statuses["false"][1]
