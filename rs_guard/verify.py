@@ -298,6 +298,8 @@ class TokenPolicy:
             raise InvalidToken("the token has expired", reason="expired")
 
     def check_nbf(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
+        if "nbf" not in claims:  # optional, and usually absent
+            return
         nbf = _number(claims, "nbf")
         if nbf is not None and now + self.leeway < nbf:
             raise InvalidToken("the token is not valid yet", reason="not_yet_valid")

@@ -17,9 +17,10 @@
         return {"for": current_token.subject}
 
 * Settings: the ``RS_GUARD_*`` keys of ``app.config``, with the names and meanings of the
-  environment variables (INTERFACE.md §1), read once by :meth:`RSGuard.init_app`; a bad
-  or unknown key raises :class:`~rs_guard.errors.ConfigError` there. ``config=`` or
-  ``guard=`` give them directly instead.
+  environment variables (the table of :mod:`rs_guard.settings`), read once by
+  :meth:`RSGuard.init_app`; a bad or unknown key raises
+  :class:`~rs_guard.errors.ConfigError` there (an unknown one with the setting it most
+  likely misspells). ``config=`` or ``guard=`` give them directly instead.
 * Decorators :func:`require`, :func:`require_any`, :func:`require_permissions` wrap
   :mod:`rs_guard.requirements`; they work on sync and ``async`` views (``ensure_sync``),
   in blueprints and before ``init_app``, and find the app's guard through ``current_app``.
