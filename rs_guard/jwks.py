@@ -135,6 +135,13 @@ class KeySetState:
     def last_error(self) -> str | None:
         return self._last_error
 
+    @property
+    def kept_for(self) -> float | None:
+        """Seconds the current keys are used before a refresh (``Cache-Control`` within
+        ``min_ttl..max_ttl``); ``None`` before the first successful fetch."""
+        snapshot = self._keys
+        return None if snapshot is None else snapshot.fresh_until - snapshot.fetched_at
+
     def keys(self) -> list[VerificationKey]:
         snapshot = self._keys
         if snapshot is None:

@@ -17,9 +17,10 @@
         return {"for": current_token.subject}
 
 * Settings: the ``RS_GUARD_*`` keys of ``app.config``, with the names and meanings of the
-  environment variables (INTERFACE.md §1), read once by :meth:`RSGuard.init_app`; a bad
-  or unknown key raises :class:`~rs_guard.errors.ConfigError` there. ``config=`` or
-  ``guard=`` give them directly instead.
+  environment variables (the table of :mod:`rs_guard.settings`), read once by
+  :meth:`RSGuard.init_app`; a bad or unknown key raises
+  :class:`~rs_guard.errors.ConfigError` there (an unknown one with the setting it most
+  likely misspells). ``config=`` or ``guard=`` give them directly instead.
 * Decorators :func:`require`, :func:`require_any`, :func:`require_permissions` wrap
   :mod:`rs_guard.requirements`; they work on sync and ``async`` views (``ensure_sync``),
   in blueprints and before ``init_app``, and find the app's guard through ``current_app``.
@@ -34,7 +35,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
@@ -46,8 +46,9 @@ from werkzeug.local import LocalProxy
 from ..config import GuardConfig
 from ..errors import ConfigError, RSGuardError
 from ..guard import Guard
-from ..loaders import load_config, settings_from_env
+from ..loaders import load_config
 from ..requirements import Requirement
+from ..settings import PREFIX, as_text, unknown_message, unknown_names
 from ..token import AccessToken
 from ._common import (
     REQUIREMENTS_ATTR,
@@ -83,28 +84,6 @@ ErrorHandler = Callable[[RSGuardError], ResponseReturnValue]
 # -- settings -------------------------------------------------------------------------
 
 
-def _as_setting(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return str(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)  # type: ignore[no-any-return]
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ",".join(str(item) for item in value)
-    raise ConfigError(name, f"must be a string, got {type(value).__name__}")
-
-
-def _is_known(name: str, value: str) -> bool:
-    """Whether the loader reads ``name`` (asked of the loader itself, so it stays in sync)."""
-    if name == "RS_GUARD_CONFIG":
-        return True
-    try:
-        return bool(settings_from_env({name: value}))
-    except ConfigError:
-        return True  # read, and refused: the full load names the problem
-
-
 def config_from_app(app_config: Mapping[str, Any]) -> GuardConfig:
     """A :class:`GuardConfig` from the ``RS_GUARD_*`` keys of a Flask ``app.config``.
 
@@ -114,13 +93,13 @@ def config_from_app(app_config: Mapping[str, Any]) -> GuardConfig:
     would otherwise be ignored silently).
     """
     settings = {
-        name: _as_setting(name, value)
+        name: as_text(name, value)
         for name, value in app_config.items()
-        if name.startswith("RS_GUARD_") and value is not None and value != ""
+        if name.startswith(PREFIX) and value is not None and value != ""
     }
-    for name, value in settings.items():
-        if not _is_known(name, value):
-            raise ConfigError(name, "is not an rs_guard setting")
+    unknown = unknown_names(settings)
+    if unknown:  # a typo would otherwise be ignored silently
+        raise ConfigError(unknown[0], unknown_message(unknown[0]))
     return load_config(environ=settings)
 
 

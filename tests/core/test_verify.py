@@ -697,3 +697,61 @@ def test_descriptions_echo_nothing_of_the_token_header(issuer: TokenIssuer, guar
     with pytest.raises(InvalidToken) as caught:
         guard.verify(compact({"alg": "HS256"}, issuer.claims(), sign))
     assert "'HS256'" in caught.value.description  # a registered name may be named
+
+
+# -- the named, ordered checks (issue 12: diagnostics run the same list) -------------------
+
+
+def test_the_checks_are_named_and_ordered() -> None:
+    from rs_guard.verify import TokenPolicy
+
+    issuer = TokenIssuer(issuer="https://names.test/")
+    names = [c.name for c in TokenPolicy(issuer.config()).checks]
+    assert names == [
+        "alg", "typ", "header", "kid", "required", "iss", "aud", "exp", "nbf", "iat", "claims"
+    ]  # fmt: skip
+    config = issuer.config(
+        token_lifetime=3600,
+        subject_type_authorization=SubjectTypeAuthorization(client="deny_all"),
+    )
+    assert [c.name for c in TokenPolicy(config).checks][-2:] == ["lifetime", "subject"]
+
+
+def test_precheck_stops_at_the_first_failed_check() -> None:
+    from rs_guard.verify import NamedCheck, TokenPolicy
+
+    issuer = TokenIssuer(issuer="https://names.test/")
+    policy = TokenPolicy(issuer.config())
+    token = issuer.mint(expires_in=-600, claims={"iss": "https://evil.test/"})
+    with pytest.raises(InvalidToken) as caught:
+        policy.precheck(token, issuer.clock())
+    assert caught.value.reason == "wrong_issuer"  # iss comes before exp
+    # every rule of the list reports its own failure when run on its own
+    ran: dict[str, str] = {}
+    header, claims = policy.parse(token)[:2]
+    for check in policy.checks:
+        assert isinstance(check, NamedCheck)
+        try:
+            check.run(header, claims, issuer.clock())
+        except InvalidToken as exc:
+            ran[check.name] = str(exc.reason)
+    assert ran == {"iss": "wrong_issuer", "exp": "expired"}
+
+
+def test_diagnostics_use_no_private_verifier_state() -> None:
+    import ast
+    import inspect
+
+    from rs_guard import diagnose, hints
+
+    for module in (diagnose, hints):
+        source = inspect.getsource(module)
+        private = [
+            node.attr
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.endswith("__")
+        ]
+        assert private == [], module.__name__
+        assert "import re\n" not in source
