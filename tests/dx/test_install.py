@@ -49,10 +49,11 @@ def test_the_built_wheel_installs_in_a_fresh_venv_and_runs_the_demo(tmp_path: Pa
         assert any(n.endswith("/pyproject.toml") for n in sdist.getnames())
 
     venv = tmp_path / "venv"
-    _run([sys.executable, "-m", "venv", str(venv)], cwd=tmp_path, timeout=120)
+    # No pip inside (faster): this environment's pip installs into it (pip --python).
+    _run([sys.executable, "-m", "venv", "--without-pip", str(venv)], cwd=tmp_path, timeout=120)
     python = venv / "bin" / "python"
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    _run([*pip, f"{wheels[0]}[demo]"], cwd=tmp_path, timeout=300)
+    pip = [sys.executable, "-m", "pip", "--python", str(python), "install", "--quiet"]
+    _run([*pip, "--disable-pip-version-check", f"{wheels[0]}[demo]"], cwd=tmp_path, timeout=300)
 
     done = _run([str(venv / "bin" / "rs-guard"), "demo"], cwd=tmp_path, timeout=120)
     out = done.stdout
