@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from rs_guard import Guard, GuardConfig, InvalidToken, load_config
+from rs_guard import AccessToken, Guard, GuardConfig, InvalidToken, load_config
 from rs_guard._jose import b64url_decode
 from rs_guard.testing import FrozenClock, JWKSServer, TokenIssuer, tampered, unsigned
 
@@ -203,3 +204,64 @@ def test_nested_jwe_tokens(issuer: TokenIssuer, clock: FrozenClock) -> None:
         guard.verify(issuer.mint())
     assert refused.value.reason == "not_encrypted"
     guard.close()
+
+
+class TestReadyClients:
+    """rs_guard_client / rs_guard_bearer / rs_guard_app_config, without the session option."""
+
+    @pytest.fixture(params=["flask", "fastapi"])
+    def app(self, request: pytest.FixtureRequest) -> object:
+        if request.param == "flask":
+            from flask import Flask
+
+            from rs_guard.adapters.flask import RSGuard, current_token
+
+            config: dict[str, object] = request.getfixturevalue("rs_guard_app_config")
+            flask_app = Flask(__name__)
+            flask_app.config["RS_GUARD_DOMAIN"] = "production.eu.auth0.com"
+            flask_app.config.update(config)
+            guard = RSGuard(flask_app)
+
+            @flask_app.get("/who")
+            @guard.require("read:x")
+            def who() -> dict[str, str]:
+                return {"sub": current_token.subject}
+
+            return flask_app
+        from fastapi import FastAPI, Security
+
+        from rs_guard.adapters.fastapi import RSGuard as FastAPIGuard
+
+        request.getfixturevalue("rs_guard_env")
+        auth = FastAPIGuard(load_config())
+        api = FastAPI()
+        auth.install(api)
+
+        @api.get("/who")
+        async def who_async(
+            token: AccessToken = Security(auth, scopes=["read:x"]),  # noqa: B008
+        ) -> dict[str, str]:
+            return {"sub": token.subject}
+
+        return api
+
+    def test_client_and_bearer(
+        self, rs_guard_client: httpx.Client, rs_guard_bearer: Callable[..., dict[str, str]]
+    ) -> None:
+        client, bearer = rs_guard_client, rs_guard_bearer
+        good = client.get("/who", headers=bearer("read:x", subject="auth0|eve"))
+        assert (good.status_code, good.json()) == (200, {"sub": "auth0|eve"})
+        short = client.get("/who", headers=bearer("profile"))
+        assert short.status_code == 403
+        assert short.json()["error"] == "insufficient_scope"
+        bare = client.get("/who")
+        assert bare.status_code == 401
+        assert bare.headers["www-authenticate"] == 'Bearer realm="api"'
+
+    def test_app_config_unsets_domain_and_file(
+        self, rs_guard_app_config: dict[str, str | None], rs_guard_issuer: TokenIssuer
+    ) -> None:
+        assert rs_guard_app_config["RS_GUARD_DOMAIN"] is None
+        assert rs_guard_app_config["RS_GUARD_CONFIG"] is None
+        assert rs_guard_app_config["RS_GUARD_ISSUER"] == rs_guard_issuer.issuer
+        assert rs_guard_app_config["RS_GUARD_JWKS_URI"].startswith("http://127.0.0.1:")  # type: ignore[union-attr]
