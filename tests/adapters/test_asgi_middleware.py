@@ -19,7 +19,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rs_guard import AsyncGuard, GuardConfig, Scope
-from rs_guard.adapters.asgi import RSGuardMiddleware, TokenUser, request_context
+from rs_guard.adapters.asgi import request_context
+from rs_guard.adapters.starlette import RSGuardMiddleware, TokenUser
 from rs_guard.adapters.starlette import requires, token_of
 from rs_guard.errors import ConfigError, InsufficientScope
 from rs_guard.testing import JWKSServer, TokenIssuer
@@ -441,3 +442,25 @@ def test_token_user_repr_hides_the_token(live_issuer: TokenIssuer) -> None:
     user = TokenUser(token)
     assert user.identity == "auth0|r"
     assert raw not in repr(user)
+
+
+@pytest.mark.parametrize("raw_path", [b"/static/../admin", b"/static/%2e%2e/admin"])
+def test_public_prefix_never_covers_dot_segments(live_issuer: TokenIssuer, raw_path: bytes) -> None:
+    """``/static/*`` is public; ``/static/../admin`` (the server decodes ``%2e%2e``) is not."""
+    app, _ = make_app(live_issuer, public_paths=["/static/*"])
+    scope = {
+        **_http_scope(path="/static/../admin", method="GET", headers=[], query_string=b""),
+        "raw_path": raw_path,
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    assert (start["type"], start["status"]) == ("http.response.start", 401)
+    assert (b"www-authenticate", b'Bearer realm="api"') in start["headers"]
