@@ -16,25 +16,18 @@
     def appointments():
         return {"for": current_token.subject}
 
-* Settings: the ``RS_GUARD_*`` keys of ``app.config``, with the names and meanings of the
-  environment variables (INTERFACE.md §1), read once by :meth:`RSGuard.init_app`; a bad
-  or unknown key raises :class:`~rs_guard.errors.ConfigError` there. ``config=`` or
-  ``guard=`` give them directly instead.
-* Decorators :func:`require`, :func:`require_any`, :func:`require_permissions` wrap
-  :mod:`rs_guard.requirements` through the decorator core (:mod:`._decorate`: the order
-  authentication, scopes and permissions, claim checks); they work on sync and ``async``
-  views, in blueprints and before ``init_app``, and find the app's guard through
-  ``current_app``.
+* Settings: the ``RS_GUARD_*`` keys of ``app.config`` (:mod:`._app_settings`), read and
+  checked once by :meth:`RSGuard.init_app`; or ``config=`` / ``guard=``.
+* Decorators :func:`require`, :func:`require_any`, :func:`require_permissions` go through
+  the decorator core (:mod:`._decorate`: authentication, scopes and permissions, claim
+  checks), on sync and ``async`` views, in blueprints and before ``init_app``.
 * The verified token belongs to the request (``request.environ``), never to the app
-  context: it is taken from the WSGI middleware only when that middleware verified it
-  under this extension's own settings object; otherwise the extension verifies the
-  request itself.
-* Refusals are :class:`~rs_guard.errors.RSGuardError`, answered by an error handler as
-  JSON with the RFC 6750 §3 headers; replace it with :meth:`RSGuard.error_handler`.
-* Start-up check: with scopes defined in the settings, every scope a view requires must
-  be one of them (a typo is a :class:`ConfigError` at ``init_app``, at decoration when
-  the extension is already bound, or at :meth:`RSGuard.check_scopes`; the first request
-  checks again, so it is never skipped).
+  context (``flask.g``); the WSGI middleware's is taken only when it was verified under
+  this extension's own settings object, else the extension verifies the request itself.
+* Refusals are answered as RFC 6750 §3 says; replace it with :meth:`RSGuard.error_handler`.
+* Start-up check: with scopes in the settings, every scope a view requires must be one
+  of them (a :class:`ConfigError` at ``init_app``, at decoration when bound, or at
+  :meth:`RSGuard.check_scopes`; the first request checks again).
 """
 
 from __future__ import annotations
@@ -90,9 +83,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 ErrorHandler = Callable[[RSGuardError], ResponseReturnValue]
 
 
-# -- per-app state --------------------------------------------------------------------
-
-
 @dataclass
 class _AppState:
     guard: Guard
@@ -123,9 +113,6 @@ def _check_views(app: Flask, state: _AppState) -> None:
         found = _view_requirements(view)
         if found is not None and found.scopes:
             check_defined_scopes(found.scopes, state.guard.config, f"view {endpoint!r}")
-
-
-# -- the extension --------------------------------------------------------------------
 
 
 class RSGuard:
@@ -257,15 +244,11 @@ def _request_token() -> Authorized:
     return Authorized(token, request.method, request.path)
 
 
-def _guarded(view: Callable[..., Any], requirements: RouteRequirements) -> Guarded:
-    return Guarded(lambda args, kwargs: _request_token())
+_GUARDED = Guarded(lambda args, kwargs: _request_token())
 
 
 def _protect(requirements: RouteRequirements, name: str) -> Callable[[F], F]:
-    def decorator(view: F) -> F:
-        return protect(view, requirements, _guarded, key="flask", name=name)
-
-    return decorator
+    return lambda view: protect(view, requirements, lambda *_: _GUARDED, key="flask", name=name)
 
 
 def require(*scopes: str | Requirement) -> Callable[[F], F]:
