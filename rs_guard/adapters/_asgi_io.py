@@ -25,6 +25,7 @@ __all__ = [
     "URLCache",
     "WebSocketProgress",
     "request_context",
+    "route_path",
     "send_refusal",
     "token_from_scope",
 ]
@@ -43,6 +44,16 @@ def token_from_scope(scope: Scope) -> AccessToken | None:
     """The verified token the middleware stored, or ``None``."""
     token = scope.get(TOKEN_KEY)
     return token if isinstance(token, AccessToken) else None
+
+
+def route_path(scope: Scope) -> str:
+    """The path inside the app (``path`` without the ``root_path`` it is mounted at), as
+    the app's router matches it; the WSGI counterpart is ``PATH_INFO``."""
+    path: str = scope["path"]
+    root: str = scope.get("root_path") or ""
+    if root and path.startswith(root) and path[len(root) : len(root) + 1] in ("", "/"):
+        return path[len(root) :] or "/"
+    return path
 
 
 def _url(scope: Scope, config: GuardConfig, query: str) -> str:

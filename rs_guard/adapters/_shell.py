@@ -63,7 +63,8 @@ class PublicPaths:
 
     ``"/health"`` matches that path exactly; an entry ending in ``*`` is a prefix
     (``"/static/*"`` matches ``/static/app.css``; ``"/docs*"`` matches ``/docs`` and
-    ``/docs/oauth2-redirect``). Matching is on the decoded path, without the query.
+    ``/docs/oauth2-redirect``). Matching is on the decoded path inside the app, without
+    the query: WSGI ``PATH_INFO``, ASGI ``path`` without its ``root_path``.
     """
 
     __slots__ = ("exact", "prefixes")

@@ -49,6 +49,7 @@ from ._asgi_io import (
     URLCache,
     WebSocketProgress,
     request_context,
+    route_path,
     send_refusal,
     token_from_scope,
 )
@@ -145,7 +146,7 @@ class RSGuardMiddleware:
             progress = WebSocketProgress(receive, send)
             receive, send = progress.wrapped_receive, progress.wrapped_send
         token: AccessToken | None = None
-        if not shell.is_public(scope["path"]):
+        if not shell.is_public(route_path(scope)):
             outcome: AccessToken | RSGuardError
             try:
                 outcome = await self.guard.authenticate(

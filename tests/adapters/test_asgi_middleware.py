@@ -464,3 +464,20 @@ def test_public_prefix_never_covers_dot_segments(live_issuer: TokenIssuer, raw_p
     start = sent[0]
     assert (start["type"], start["status"]) == ("http.response.start", 401)
     assert (b"www-authenticate", b'Bearer realm="api"') in start["headers"]
+
+
+def test_public_paths_are_matched_inside_a_mounted_app(live_issuer: TokenIssuer) -> None:
+    """As WSGI matches ``PATH_INFO``: a sub-app's ``/health`` is public under its mount."""
+    from starlette.routing import Mount
+
+    sub, _ = make_app(live_issuer, public_paths=["/health"])
+    outer = Starlette(routes=[Mount("/sub", sub)])
+    with TestClient(outer) as client:
+        public = client.get("/sub/health")
+        assert (public.status_code, public.json()["authenticated"]) == (200, False)
+        refused = client.get("/sub/whoami")
+        assert (refused.status_code, refused.headers["www-authenticate"]) == (
+            401,
+            'Bearer realm="api"',
+        )
+        assert client.get("/subx/health").status_code == 404

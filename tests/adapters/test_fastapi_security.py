@@ -291,7 +291,11 @@ def test_the_apps_refusal_handler_sees_the_middlewares_401_and_the_dependencys_4
         with TestClient(app) as client:
             missing = client.get("/items")
             assert (missing.status_code, missing.headers["x-handled"]) == (401, "app")
-            assert missing.json() == {"problem": "missing_credentials", "status": 401, "error": None}
+            assert missing.json() == {
+                "problem": "missing_credentials",
+                "status": 401,
+                "error": None,
+            }
             weak = client.get("/items", headers=bearer(live_issuer.mint(scopes=[READ])))
             assert (weak.status_code, weak.headers["x-handled"]) == (403, "app")
             assert weak.json() == {
