@@ -20,8 +20,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rs_guard import AsyncGuard, GuardConfig, Scope
 from rs_guard.adapters.asgi import request_context
-from rs_guard.adapters.starlette import RSGuardMiddleware, TokenUser
-from rs_guard.adapters.starlette import requires, token_of
+from rs_guard.adapters.starlette import RSGuardMiddleware, TokenUser, requires, token_of
 from rs_guard.errors import ConfigError, InsufficientScope
 from rs_guard.testing import JWKSServer, TokenIssuer
 
