@@ -7,8 +7,9 @@ protocol modules only turn a scope or an environ into a
 
 * :class:`PublicPaths`: which paths skip authentication (one rule, with the dot-segment
   guard, for both protocols);
-* :class:`Shell`: one middleware's decisions: public or not, and, given the guard's
-  result, admit the request (with its token, or anonymously) or the refusal to send;
+* :class:`Shell`: one middleware's decisions: public or not; the guard's token kept in
+  the request (:meth:`Shell.accept`); a refusal answered, or let through anonymously
+  (:meth:`Shell.refuse`);
 * :func:`record_verified` / :func:`verified_under`: the verified token of a request with
   the settings that verified it (:class:`Verified`), kept in the request's own storage
   (ASGI scope, WSGI environ), so that a guard takes only a token verified under its own
@@ -192,18 +193,19 @@ class Shell:
         """Whether ``path`` (decoded, without the query) skips authentication."""
         return bool(self.public_paths) and path in self.public_paths
 
-    def admit(self, storage: Storage, outcome: AccessToken | RSGuardError) -> ErrorResponse | None:
-        """Record the guard's token, or decide a refusal: ``None`` lets the request in.
+    def accept(self, storage: Storage, token: AccessToken) -> None:
+        """Keep the guard's token in the request, with the settings that verified it."""
+        record_verified(storage, self.config, token)
 
-        The refusal was logged and observed by the guard (:mod:`rs_guard.observability`).
+    def refuse(self, storage: Storage, exc: RSGuardError) -> ErrorResponse | None:
+        """The answer to a refusal, or ``None`` when the request goes on anonymously.
+
+        The guard has logged and observed the refusal (:mod:`rs_guard.observability`).
         """
-        if isinstance(outcome, AccessToken):
-            record_verified(storage, self.config, outcome)
-            return None
-        if self.allow_anonymous and isinstance(outcome, MissingCredentials):
+        if self.allow_anonymous and isinstance(exc, MissingCredentials):
             return None
         storage[CHALLENGE_KEY] = self.challenge
-        return error_response(outcome, self.challenge)
+        return error_response(exc, self.challenge)
 
 
 def warn_if_htu_from_host(config: GuardConfig, log: logging.Logger) -> None:

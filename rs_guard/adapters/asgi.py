@@ -147,19 +147,17 @@ class RSGuardMiddleware:
             receive, send = progress.wrapped_receive, progress.wrapped_send
         token: AccessToken | None = None
         if not shell.is_public(route_path(scope)):
-            outcome: AccessToken | RSGuardError
             try:
-                outcome = await self.guard.authenticate(
+                token = await self.guard.authenticate(
                     request_context(scope, self.config, self._urls)
                 )
             except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
-                outcome = exc
-            refusal = shell.admit(scope, outcome)
-            if refusal is not None:
-                assert isinstance(outcome, RSGuardError)
-                await self._refuse(scope, receive, send, outcome, refusal)
-                return
-            token = outcome if isinstance(outcome, AccessToken) else None
+                refusal = shell.refuse(scope, exc)
+                if refusal is not None:
+                    await self._refuse(scope, receive, send, exc, refusal)
+                    return
+            else:
+                shell.accept(scope, token)
         self.fill_principal(scope, token)
         try:
             await self.app(scope, receive, send)

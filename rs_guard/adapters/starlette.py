@@ -109,15 +109,23 @@ class TokenUser(BaseUser):
 
 
 async def app_refusal_handler(scope: Scope, receive: Receive, exc: RSGuardError) -> ASGIApp | None:
-    """The response of the app's exception handler for ``exc`` (``None``: it has none)."""
+    """The response of the app's exception handler for ``exc`` (``None``: it has none).
+
+    Looked up as Starlette's ``ExceptionMiddleware`` does (the exception's classes, most
+    specific first), among ``RSGuardError`` and its subclasses only.
+    """
     handlers = getattr(scope.get("app"), "exception_handlers", None)
     if not isinstance(handlers, dict):
         return None
     for cls in type(exc).__mro__:
+        if not issubclass(cls, RSGuardError):
+            return None  # a handler for Exception is the 500 page's, not for refusals
         handler = handlers.get(cls)
         if handler is not None:
             request = Request(scope, receive)
-            if inspect.iscoroutinefunction(handler):
+            if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+                getattr(handler, "__call__", None)  # noqa: B004 - an async callable object
+            ):
                 response = await handler(request, exc)
             else:
                 response = await run_in_threadpool(handler, request, exc)

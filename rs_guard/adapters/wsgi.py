@@ -182,16 +182,15 @@ class RSGuardWSGIMiddleware:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if self.shell.is_public(_wsgi_str(environ.get("PATH_INFO") or "")):
             return self.app(environ, start_response)
-        outcome: AccessToken | RSGuardError
         try:
-            outcome = self.guard.authenticate(context_from_environ(environ, self.config))
+            token = self.guard.authenticate(context_from_environ(environ, self.config))
         except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
-            outcome = exc
-        refusal = self.shell.admit(environ, outcome)
-        if refusal is not None:
-            return self._refuse(refusal, start_response)
-        if not isinstance(outcome, AccessToken):
+            refusal = self.shell.refuse(environ, exc)
+            if refusal is not None:
+                return self._refuse(refusal, start_response)
             environ[TOKEN_KEY] = None  # anonymous: the key says the middleware ran
+        else:
+            self.shell.accept(environ, token)
         return self.app(environ, start_response)
 
     def _refuse(self, refusal: ErrorResponse, start_response: StartResponse) -> list[bytes]:

@@ -480,3 +480,30 @@ def test_public_paths_are_matched_inside_a_mounted_app(live_issuer: TokenIssuer)
             'Bearer realm="api"',
         )
         assert client.get("/subx/health").status_code == 404
+
+
+def test_refusals_go_to_the_apps_rsguarderror_handler_only(live_issuer: TokenIssuer) -> None:
+    """A handler for RSGuardError answers the middleware's refusals; one for Exception
+    (Starlette's 500 page) does not."""
+    from rs_guard.errors import MissingCredentials, RSGuardError
+
+    seen: list[str] = []
+
+    def by_class(request: Request, exc: Exception) -> JSONResponse:  # sync: run in a thread
+        assert isinstance(exc, RSGuardError)
+        seen.append(exc.reason)
+        return JSONResponse({"mine": exc.reason}, status_code=exc.status_code)
+
+    def everything(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover
+        raise AssertionError("the 500 handler must not see a refusal")
+
+    for handlers, body in (
+        ({MissingCredentials: by_class}, {"mine": "missing_credentials"}),
+        ({Exception: everything}, {"error_description": "no access token was sent"}),
+    ):
+        app, _ = make_app(live_issuer)
+        app.exception_handlers.update(handlers)
+        with TestClient(app) as client:
+            answer = client.get("/whoami")
+        assert (answer.status_code, answer.json()) == (401, body)
+    assert seen == ["missing_credentials"]
