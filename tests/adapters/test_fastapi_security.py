@@ -256,50 +256,57 @@ def test_install_keeps_the_documentation_public(live_issuer: TokenIssuer) -> Non
         assert [client.get(path).status_code for path in DOC_PATHS] == [401, 401, 401, 401]
 
 
+@pytest.mark.parametrize("handler_first", [True, False], ids=["handler-first", "install-first"])
 def test_the_apps_refusal_handler_sees_the_middlewares_401_and_the_dependencys_403(
-    live_issuer: TokenIssuer,
+    live_issuer: TokenIssuer, handler_first: bool
 ) -> None:
     from fastapi.responses import JSONResponse
     from starlette.requests import Request
 
     from rs_guard.errors import RSGuardError
 
-    for handler_first in (True, False):
-        app = FastAPI()
-        auth = RSGuard(guard=AsyncGuard(live_issuer.config(), transport=live_issuer.transport()))
+    app = FastAPI()
+    auth = RSGuard(guard=AsyncGuard(live_issuer.config(), transport=live_issuer.transport()))
 
-        async def mine(request: Request, exc: Exception) -> JSONResponse:
-            assert isinstance(exc, RSGuardError)
-            return JSONResponse(
-                {"problem": exc.reason, "status": exc.status_code, "error": exc.error},
-                status_code=exc.status_code,
-                headers={"x-handled": "app"},
-            )
+    async def mine(request: Request, exc: Exception) -> JSONResponse:
+        # As docs/errors.md shows: the standard answer's headers, one's own body.
+        assert isinstance(exc, RSGuardError)
+        standard = await auth.exception_handler(request, exc)
+        headers = {k: v for k, v in standard.headers.items() if k != "content-length"}
+        return JSONResponse(
+            {"problem": exc.reason, "status": exc.status_code, "error": exc.error},
+            status_code=exc.status_code,
+            headers={**headers, "x-handled": "app"},
+        )
 
-        if handler_first:
-            app.add_exception_handler(RSGuardError, mine)
-        auth.install(app)
-        if not handler_first:
-            app.add_exception_handler(RSGuardError, mine)
+    if handler_first:
+        app.add_exception_handler(RSGuardError, mine)
+    auth.install(app)
+    if not handler_first:
+        app.add_exception_handler(RSGuardError, mine)
 
-        @app.get("/items")
-        async def items(
-            token: Annotated[AccessToken, Security(auth, scopes=[WRITE])],
-        ) -> dict[str, Any]:
-            return {"sub": token.subject}
+    @app.get("/items")
+    async def items(
+        token: Annotated[AccessToken, Security(auth, scopes=[WRITE])],
+    ) -> dict[str, Any]:
+        return {"sub": token.subject}
 
-        with TestClient(app) as client:
-            missing = client.get("/items")
-            assert (missing.status_code, missing.headers["x-handled"]) == (401, "app")
-            assert missing.json() == {
-                "problem": "missing_credentials",
-                "status": 401,
-                "error": None,
-            }
-            weak = client.get("/items", headers=bearer(live_issuer.mint(scopes=[READ])))
-            assert (weak.status_code, weak.headers["x-handled"]) == (403, "app")
-            assert weak.json() == {
-                "problem": "insufficient_scope",
-                "status": 403,
-                "error": "insufficient_scope",
-            }
+    with TestClient(app) as client:
+        missing = client.get("/items")
+        assert (missing.status_code, missing.headers["x-handled"]) == (401, "app")
+        assert missing.json() == {
+            "problem": "missing_credentials",
+            "status": 401,
+            "error": None,
+        }
+        assert missing.headers["www-authenticate"] == 'Bearer realm="api"'
+        weak = client.get("/items", headers=bearer(live_issuer.mint(scopes=[READ])))
+        assert (weak.status_code, weak.headers["x-handled"]) == (403, "app")
+        assert weak.json() == {
+            "problem": "insufficient_scope",
+            "status": 403,
+            "error": "insufficient_scope",
+        }
+        assert weak.headers["www-authenticate"] == (
+            f'Bearer error="insufficient_scope", scope="{WRITE}"'
+        )
