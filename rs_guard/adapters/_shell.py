@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping, MutableMapping
 from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, Protocol
 
 from ..config import GuardConfig
 from ..errors import Challenge, ConfigError, MissingCredentials, RSGuardError, render_error
@@ -167,6 +167,16 @@ def status_line(status: int) -> str:
         return f"{status} Error"
 
 
+class Verifier(Protocol):
+    """What the shell needs of a guard (:class:`~rs_guard.guard.Guard` or ``AsyncGuard``)."""
+
+    @property
+    def config(self) -> GuardConfig: ...
+
+    @property
+    def challenge(self) -> Challenge: ...
+
+
 class Shell:
     """One middleware's decisions, the same for ASGI and WSGI.
 
@@ -188,6 +198,18 @@ class Shell:
         self.challenge = challenge
         self.public_paths = PublicPaths(public_paths)
         self.allow_anonymous = allow_anonymous
+
+    @classmethod
+    def of(
+        cls, guard: Verifier, *, public_paths: Iterable[str] = (), allow_anonymous: bool = False
+    ) -> Shell:
+        """The shell of a middleware that verifies with ``guard``."""
+        return cls(
+            guard.config,
+            guard.challenge,
+            public_paths=public_paths,
+            allow_anonymous=allow_anonymous,
+        )
 
     def is_public(self, path: str) -> bool:
         """Whether ``path`` (decoded, without the query) skips authentication."""

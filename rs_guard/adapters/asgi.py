@@ -105,14 +105,7 @@ class RSGuardMiddleware:
             raise TypeError("pass either config or guard, not both")
         self.guard = guard
         self.config = guard.config
-        self.shell = Shell(
-            guard.config,
-            guard.challenge,
-            public_paths=public_paths,
-            allow_anonymous=allow_anonymous,
-        )
-        self.public_paths = self.shell.public_paths
-        self.allow_anonymous = allow_anonymous
+        self.shell = Shell.of(guard, public_paths=public_paths, allow_anonymous=allow_anonymous)
         self.check_scopes = check_scopes
         self.warm_timeout = warm_timeout
         self._warming: asyncio.Task[bool] | None = None

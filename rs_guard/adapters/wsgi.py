@@ -169,14 +169,7 @@ class RSGuardWSGIMiddleware:
         self.app = app
         self.guard = guard
         self.config = guard.config
-        self.shell = Shell(
-            guard.config,
-            guard.challenge,
-            public_paths=public_paths,
-            allow_anonymous=allow_anonymous,
-        )
-        self.public_paths = self.shell.public_paths
-        self.allow_anonymous = allow_anonymous
+        self.shell = Shell.of(guard, public_paths=public_paths, allow_anonymous=allow_anonymous)
         warn_if_htu_from_host(guard.config, log)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
