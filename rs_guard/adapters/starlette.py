@@ -47,7 +47,7 @@ from . import asgi
 from ._asgi_io import ASGIApp, Receive, Scope
 from ._decorate import Authorized, Guarded, protect, refuse_bare_use
 from ._routes import RouteRequirements, build_requirements, require_token
-from ._shell import TOKEN_KEY
+from ._shell import TOKEN_KEY, Shell, verified_under
 
 __all__ = [
     "RSGuardMiddleware",
@@ -163,16 +163,27 @@ class RSGuardMiddleware(asgi.RSGuardMiddleware):
         return await app_refusal_handler(scope, receive, exc)
 
 
+def _scope_token(scope: Scope) -> AccessToken | None:
+    """The token verified under the settings of the innermost middleware (never one an
+    outer middleware of other settings verified); without a middleware, the token a
+    FastAPI ``Security`` dependency verified."""
+    shell = scope.get(asgi.STATE_KEY)
+    if isinstance(shell, Shell):
+        return verified_under(scope, shell.config)
+    token = scope.get(TOKEN_KEY)
+    return token if isinstance(token, AccessToken) else None
+
+
 def token_of(conn: HTTPConnection) -> AccessToken:
     """The verified token of a request (``401`` refusal if there is none)."""
-    return require_token(conn.scope.get(TOKEN_KEY))
+    return require_token(_scope_token(conn.scope))
 
 
 def _authorize(conn: Any, where: str) -> Authorized:
     if not isinstance(conn, HTTPConnection):
         raise RuntimeError(f"{where}: rs_guard could not find the request of this call")
     scope = conn.scope
-    token = scope.get(TOKEN_KEY)
+    token = _scope_token(scope)
     if token is None and asgi.STATE_KEY not in scope:
         raise RuntimeError(
             f"{where} is protected by rs_guard's @requires, but RSGuardMiddleware is not "

@@ -174,3 +174,39 @@ def test_flask_extension_of_b_behind_the_wsgi_middleware_of_a(
     assert refused.headers["WWW-Authenticate"] == WRONG_AUDIENCE
     ok = client.get("/b", headers=bearer(for_both(issuer)))
     assert (ok.status_code, ok.json) == (200, {"sub": "auth0|b-user"})
+
+
+def test_starlette_requires_takes_only_the_innermost_middlewares_token(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    """A sub-app under A's middleware, with its own middleware B (the path public in B):
+    its ``@requires`` and ``token_of`` never take the token A verified."""
+    from starlette.applications import Starlette
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Mount, Route
+
+    from rs_guard.adapters.starlette import RSGuardMiddleware, requires, token_of
+
+    @requires()
+    async def guarded(request: Request) -> JSONResponse:
+        return JSONResponse({"sub": token_of(request).subject})
+
+    def middleware(config: GuardConfig, **options: Any) -> Middleware:
+        guard = AsyncGuard(config, clock=clock, transport=issuer.transport())
+        return Middleware(RSGuardMiddleware, guard=guard, **options)
+
+    sub = Starlette(
+        routes=[Route("/open", guarded), Route("/closed", guarded)],
+        middleware=[middleware(issuer.config(audience=B_AUDIENCE), public_paths=["/open"])],
+    )
+    app = Starlette(routes=[Mount("/b", sub)], middleware=[middleware(issuer.config())])
+    with TestClient(app) as client:
+        refused = client.get("/b/open", headers=bearer(for_both(issuer)))
+        assert (refused.status_code, refused.headers["www-authenticate"]) == (
+            401,
+            'Bearer realm="api"',
+        )
+        ok = client.get("/b/closed", headers=bearer(for_both(issuer)))
+        assert (ok.status_code, ok.json()) == (200, {"sub": "auth0|b-user"})
