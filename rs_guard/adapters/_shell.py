@@ -116,13 +116,13 @@ class Verified(NamedTuple):
 def record_verified(storage: Storage, config: GuardConfig, token: AccessToken) -> None:
     """Keep ``token`` as the request's token, verified under ``config``."""
     storage[TOKEN_KEY] = token
+    record = Verified(config, token)
     previous = storage.get(VERIFIED_KEY)
-    kept = tuple(
-        record
-        for record in (previous if isinstance(previous, tuple) else ())
-        if isinstance(record, Verified) and record.config is not config
-    )
-    storage[VERIFIED_KEY] = (*kept, Verified(config, token))
+    if not previous or not isinstance(previous, tuple):
+        storage[VERIFIED_KEY] = (record,)  # the usual case: one guard per request
+        return
+    kept = tuple(r for r in previous if isinstance(r, Verified) and r.config is not config)
+    storage[VERIFIED_KEY] = (*kept, record)
 
 
 def verified_under(storage: Mapping[str, Any], config: GuardConfig) -> AccessToken | None:
@@ -184,7 +184,7 @@ class Shell:
     token; any other refusal (a bad token) is still answered.
     """
 
-    __slots__ = ("allow_anonymous", "challenge", "config", "public_paths")
+    __slots__ = ("_any_public", "allow_anonymous", "challenge", "config", "public_paths")
 
     def __init__(
         self,
@@ -197,6 +197,7 @@ class Shell:
         self.config = config
         self.challenge = challenge
         self.public_paths = PublicPaths(public_paths)
+        self._any_public = bool(self.public_paths)
         self.allow_anonymous = allow_anonymous
 
     @classmethod
@@ -213,7 +214,7 @@ class Shell:
 
     def is_public(self, path: str) -> bool:
         """Whether ``path`` (decoded, without the query) skips authentication."""
-        return bool(self.public_paths) and path in self.public_paths
+        return self._any_public and path in self.public_paths
 
     def accept(self, storage: Storage, token: AccessToken) -> None:
         """Keep the guard's token in the request, with the settings that verified it."""
