@@ -1,4 +1,4 @@
-"""Settings from the Management API's JSON and from RS_GUARD_* variables (INTERFACE.md §1)."""
+"""Settings from the Management API's JSON and from RS_GUARD_* variables."""
 
 from __future__ import annotations
 

@@ -127,10 +127,6 @@ def test_readme_fastapi_example_protects_its_route(
     assert asyncio.run(go()) == (401, 200, {"for": "auth0|dan"})
 
 
-@pytest.mark.xfail(
-    reason="until the adapters make Swagger/ReDoc public by default with install() (issue 14.5)",
-    strict=False,
-)
 def test_readme_fastapi_example_keeps_the_api_docs_open(rs_guard_env: dict[str, str]) -> None:
     import asyncio
 
