@@ -62,6 +62,7 @@ from ._shell import (
     verified_under,
 )
 from .starlette import RSGuardMiddleware, require_scopes, requires
+from .swagger import configure_swagger_oauth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -130,11 +131,15 @@ class RSGuard(SecurityBase):
         allow_anonymous: bool = False,
         check_scopes: bool = False,
         warm_timeout: float = 1.0,
+        swagger_client_id: str | None = None,
     ) -> None:
         """Register the RFC 6750 error handler (unless the app has one for
         ``RSGuardError``) and, by default, the middleware on ``app``.
 
         ``public_docs``: the app's documentation paths (:func:`docs_paths`) need no token.
+        ``swagger_client_id``: the **Authorize** button of ``/docs`` signs in at the issuer
+        with that public client (authorization code with PKCE, ``audience`` set:
+        :func:`rs_guard.adapters.swagger.configure_swagger_oauth`).
         The middleware uses the ``guard`` given to this object, or makes (and closes at
         shutdown) its own from the same settings object.
         """
@@ -143,6 +148,8 @@ class RSGuard(SecurityBase):
                 "check_scopes runs in the middleware's start-up; without the middleware call "
                 "rs_guard.adapters.asgi.check_route_scopes(app, config) after declaring routes"
             )
+        if swagger_client_id is not None:
+            configure_swagger_oauth(app, self.config, client_id=swagger_client_id)
         if RSGuardError not in app.exception_handlers:
             app.add_exception_handler(RSGuardError, self.exception_handler)
         if middleware:

@@ -83,3 +83,29 @@ def test_a_client_id_is_required() -> None:
     issuer = TokenIssuer()
     with pytest.raises(ValueError, match="client_id"):
         configure_swagger_oauth(FastAPI(), issuer.config(), client_id="")
+
+
+def test_install_signs_swagger_in_with_the_given_client() -> None:
+    issuer = TokenIssuer()
+    config = issuer.config(scopes=SCOPES)
+    auth = RSGuard(config)
+    app = FastAPI()
+    auth.install(app, swagger_client_id="spa-from-install")
+
+    @app.get("/appointments")
+    async def appointments(
+        token: AccessToken = Security(auth, scopes=["read:appointments"]),  # noqa: B008
+    ) -> dict[str, str]:
+        return {"for": token.subject}
+
+    assert app.swagger_ui_init_oauth == {
+        "clientId": "spa-from-install",
+        "usePkceWithAuthorizationCodeGrant": True,
+        "additionalQueryStringParams": {"audience": issuer.audience},
+    }
+    flows = app.openapi()["components"]["securitySchemes"]["rs_guard"]["flows"]
+    assert flows["authorizationCode"]["authorizationUrl"] == f"{issuer.issuer}authorize"
+    assert flows["authorizationCode"]["scopes"] == {
+        "read:appointments": "Read your appointments",
+        "write:appointments": "",
+    }
