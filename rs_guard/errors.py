@@ -28,6 +28,8 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .reasons import Reason
+
 __all__ = [
     "Challenge",
     "ConfigError",
@@ -54,20 +56,39 @@ class ConfigError(ValueError):
 
 
 class RSGuardError(Exception):
-    """A request that rs_guard refuses."""
+    """A request that rs_guard refuses.
+
+    An error is complete when raised and not changed afterwards. ``scheme`` is the
+    scheme the client used (``Bearer`` or ``DPoP``) when the raiser knows it, so that
+    the challenge carrying the error is the one the client tried; the guard, which
+    knows it, raises :meth:`answered_to` in place of an error raised without it.
+    """
 
     status_code: int = 401
     error: str | None = None
-    reason: str = "refused"
-    #: The scheme the client used (``Bearer`` or ``DPoP``), set by the guard when known,
-    #: so that the challenge carrying the error is the one the client tried.
-    scheme: str | None = None
+    reason: Reason = Reason.REFUSED
 
-    def __init__(self, description: str, *, reason: str | None = None) -> None:
+    def __init__(
+        self, description: str, *, reason: Reason | None = None, scheme: str | None = None
+    ) -> None:
         super().__init__(description)
         self.description = description
         if reason is not None:
             self.reason = reason
+        self._scheme = scheme
+
+    @property
+    def scheme(self) -> str | None:
+        """The scheme the client used, when known (read-only)."""
+        return self._scheme
+
+    def answered_to(self, scheme: str) -> RSGuardError:
+        """The same refusal for a client that used ``scheme``: a new, complete error of the
+        same class (``reason``, ``nonce``, ``required``... kept), never this one changed."""
+        twin = type(self).__new__(type(self), *self.args)
+        twin.__dict__.update(self.__dict__)
+        twin._scheme = scheme
+        return twin
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(reason={self.reason!r}, description={self.description!r})"
@@ -78,7 +99,7 @@ class MissingCredentials(RSGuardError):
 
     status_code = 401
     error = None
-    reason = "missing_credentials"
+    reason = Reason.MISSING_CREDENTIALS
 
 
 class InvalidRequest(RSGuardError):
@@ -86,7 +107,7 @@ class InvalidRequest(RSGuardError):
 
     status_code = 400
     error = "invalid_request"
-    reason = "malformed_request"
+    reason = Reason.MALFORMED_REQUEST
 
 
 class InvalidToken(RSGuardError):
@@ -94,24 +115,31 @@ class InvalidToken(RSGuardError):
 
     status_code = 401
     error = "invalid_token"
-    reason = "invalid_token"
+    reason = Reason.INVALID_TOKEN
 
 
 class InvalidDPoPProof(InvalidToken):
     """The DPoP proof is missing, malformed or does not match (RFC 9449 section 7.1)."""
 
     error = "invalid_dpop_proof"
-    reason = "invalid_dpop_proof"
+    reason = Reason.INVALID_DPOP_PROOF
 
 
 class UseDPoPNonce(InvalidDPoPProof):
     """The proof must carry the server's nonce, sent back in ``DPoP-Nonce`` (RFC 9449 §9)."""
 
     error = "use_dpop_nonce"
-    reason = "dpop_nonce_required"
+    reason = Reason.DPOP_NONCE_REQUIRED
 
-    def __init__(self, description: str, *, nonce: str, reason: str | None = None) -> None:
-        super().__init__(description, reason=reason)
+    def __init__(
+        self,
+        description: str,
+        *,
+        nonce: str,
+        reason: Reason | None = None,
+        scheme: str | None = None,
+    ) -> None:
+        super().__init__(description, reason=reason, scheme=scheme)
         self.nonce = nonce
 
 
@@ -120,16 +148,17 @@ class InsufficientScope(RSGuardError):
 
     status_code = 403
     error = "insufficient_scope"
-    reason = "insufficient_scope"
+    reason = Reason.INSUFFICIENT_SCOPE
 
     def __init__(
         self,
         description: str,
         *,
         required: Iterable[str] = (),
-        reason: str | None = None,
+        reason: Reason | None = None,
+        scheme: str | None = None,
     ) -> None:
-        super().__init__(description, reason=reason)
+        super().__init__(description, reason=reason, scheme=scheme)
         self.required = tuple(required)
 
 
@@ -142,19 +171,24 @@ class ServiceUnavailable(RSGuardError):
 
     status_code = 503
     error = "temporarily_unavailable"
-    reason = "service_unavailable"
+    reason = Reason.SERVICE_UNAVAILABLE
 
     def __init__(
-        self, description: str, *, retry_after: int = 30, reason: str | None = None
+        self,
+        description: str,
+        *,
+        retry_after: int = 30,
+        reason: Reason | None = None,
+        scheme: str | None = None,
     ) -> None:
-        super().__init__(description, reason=reason)
+        super().__init__(description, reason=reason, scheme=scheme)
         self.retry_after = max(1, int(retry_after))
 
 
 class KeysUnavailable(ServiceUnavailable):
     """No usable verification key could be had: the issuer is down and nothing is cached."""
 
-    reason = "keys_unavailable"
+    reason = Reason.KEYS_UNAVAILABLE
 
 
 class ReplayStoreUnavailable(ServiceUnavailable):
@@ -162,7 +196,7 @@ class ReplayStoreUnavailable(ServiceUnavailable):
     Redis cannot be reached. The proof is refused rather than accepted unchecked (fail
     closed, RFC 9449 §11.1)."""
 
-    reason = "replay_store_unavailable"
+    reason = Reason.REPLAY_STORE_UNAVAILABLE
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 from .context import RequestContext
 from .errors import InvalidRequest, InvalidToken, MissingCredentials
+from .reasons import Reason
 
 __all__ = ["Credentials", "check_syntax", "extract_credentials"]
 
@@ -49,11 +50,12 @@ def check_syntax(credentials: Credentials) -> None:
     """
     if _CONTROL.search(credentials.header):
         raise InvalidRequest(
-            "the Authorization header contains control characters", reason="malformed_header"
+            "the Authorization header contains control characters", reason=Reason.MALFORMED_HEADER
         )
     if not _B64TOKEN.fullmatch(credentials.token):
         raise InvalidRequest(
-            "the access token contains characters a token cannot have", reason="malformed_header"
+            "the access token contains characters a token cannot have",
+            reason=Reason.MALFORMED_HEADER,
         )
 
 
@@ -77,11 +79,11 @@ def extract_credentials(
             raise MissingCredentials(
                 "access tokens in the query string are not accepted; "
                 "send it in the Authorization header",
-                reason="token_in_query",
+                reason=Reason.TOKEN_IN_QUERY,
             )
-        raise MissingCredentials("no access token was sent", reason="missing_credentials")
+        raise MissingCredentials("no access token was sent", reason=Reason.MISSING_CREDENTIALS)
     if len(values) > 1:
-        raise InvalidRequest("more than one Authorization header", reason="duplicate_header")
+        raise InvalidRequest("more than one Authorization header", reason=Reason.DUPLICATE_HEADER)
     value = values[0]
     scheme, _, rest = value.strip(" ").partition(" ")
     if not scheme.isprintable():
@@ -89,7 +91,7 @@ def extract_credentials(
         # scheme". Only the short scheme part is searched here; the token part is checked
         # by check_syntax (skipped for a token the verified-token cache already holds).
         raise InvalidRequest(
-            "the Authorization header contains control characters", reason="malformed_header"
+            "the Authorization header contains control characters", reason=Reason.MALFORMED_HEADER
         )
     lowered = scheme.lower()
     if lowered == "bearer":
@@ -98,23 +100,26 @@ def extract_credentials(
         scheme = "DPoP"
     else:
         raise MissingCredentials(
-            "the Authorization scheme is not supported", reason="unsupported_scheme"
+            "the Authorization scheme is not supported", reason=Reason.UNSUPPORTED_SCHEME
         )
     token = rest.lstrip(" ")
     if not token:
-        raise InvalidRequest(f"the {scheme} scheme carries no token", reason="malformed_header")
+        raise InvalidRequest(
+            f"the {scheme} scheme carries no token", reason=Reason.MALFORMED_HEADER
+        )
     if in_query:
         raise InvalidRequest(
             "the access token was sent both in the header and in the query string",
-            reason="token_in_header_and_query",
+            reason=Reason.TOKEN_IN_HEADER_AND_QUERY,
         )
     if " " in token:
         raise InvalidRequest(
-            "the Authorization header carries more than one token", reason="malformed_header"
+            "the Authorization header carries more than one token", reason=Reason.MALFORMED_HEADER
         )
     if len(token) > max_token_bytes:
         raise InvalidToken(
-            f"the access token is larger than {max_token_bytes} bytes", reason="token_too_large"
+            f"the access token is larger than {max_token_bytes} bytes",
+            reason=Reason.TOKEN_TOO_LARGE,
         )
     credentials = Credentials(scheme, token, value)
     if strict:

@@ -1,23 +1,29 @@
 """The guard: one request's credentials in, a verified token or an RFC 6750 error out.
 
-:class:`Guard` (threads) and :class:`AsyncGuard` (asyncio) share :class:`_GuardCore`,
-which does no I/O: extraction, the verified-token cache, the checks of
-:class:`~rs_guard.verify.TokenPolicy` and the proof-of-possession binding. They differ
-only where a key may have to be fetched and a proof id remembered::
+:meth:`GuardCore.authentication_flow` is the whole of it, with no I/O: a generator that
+yields what it needs from the outside and returns the :class:`AccessToken` (or raises
+the refusal), in the manner of :meth:`~rs_guard.jwks.KeySetState.refresh_flow`::
 
-    extract_credentials -> token cache? -> precheck -> key (cache or fetch) -> signature
-                        -> binding (every request) -> AccessToken
+    extract_credentials -> token cache? -> precheck -> yield KeyWanted (cache or fetch)
+                        -> signature -> binding (every request) -> yield ProofReplay
+                        -> AccessToken
+
+It yields :class:`KeyWanted` ("the key of this issuer with this kid", answered with a
+:class:`~rs_guard.keys.VerificationKey`) and :class:`~rs_guard.binding.ProofReplay`
+("remember this proof id", answered ``True`` when it was new). :class:`Guard` (threads)
+and :class:`AsyncGuard` (asyncio or trio) only drive it: they fetch keys and talk to
+the replay store, and throw what those raise back into the flow.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Generator
+from typing import NamedTuple
 
 import httpx
 
-from . import observability
 from .binding import Binding, ProofReplay, make_binding
 from .binding.replay import ReplayStore, make_replay_store
 from .config import GuardConfig
@@ -27,20 +33,32 @@ from .extract import Credentials, check_syntax, extract_credentials
 from .jwe import JWEDecryptor
 from .jwks import AsyncJWKSClient, JWKSClient, KeySetState
 from .keys import VerificationKey, hmac_key
-from .observability import Observer
+from .observability import Observer, emit, outcome_of, wants_accepted
+from .reasons import Reason
 from .token import AccessToken
 from .token_cache import VerifiedTokenCache
-from .verify import TokenPolicy, UnverifiedToken
+from .verify import TokenPolicy
 
-__all__ = ["AsyncGuard", "Guard"]
+__all__ = ["AsyncGuard", "Flow", "Guard", "GuardCore", "KeyWanted"]
 
 log = logging.getLogger("rs_guard.guard")
 
 Clock = Callable[[], float]
 
 
-class _GuardCore:
-    """Everything of a guard that does no I/O."""
+class KeyWanted(NamedTuple):
+    """What the flow yields when it needs a verification key: answer with the key."""
+
+    issuer: str
+    kid: str | None
+
+
+#: The authentication flow: yields what it needs, returns the verified token.
+Flow = Generator["KeyWanted | ProofReplay", "VerificationKey | bool", AccessToken]
+
+
+class GuardCore:
+    """Everything of a guard that does no I/O: the settings, the caches, the flow."""
 
     def __init__(
         self,
@@ -48,6 +66,7 @@ class _GuardCore:
         *,
         clock: Clock = time.time,
         binding: Binding | None = None,
+        replay_store: ReplayStore | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -91,20 +110,51 @@ class _GuardCore:
                     clock=clock,
                     on_keys_changed=self.token_cache.forget,
                 )
-
-    def _credentials(self, ctx: RequestContext) -> Credentials:
-        return extract_credentials(
-            ctx,
-            dpop=self.config.dpop_enabled,
-            max_token_bytes=self.config.max_token_bytes,
-            strict=False,
+        self.replay_store: ReplayStore = (
+            replay_store
+            if replay_store is not None
+            else make_replay_store(config.replay_store, clock=clock)
         )
+        self._timeout = httpx.Timeout(config.jwks.timeout)
 
-    def _lookup(
-        self, token: str, credentials: Credentials | None = None
-    ) -> AccessToken | UnverifiedToken:
-        """A cached token, a token verified with the HS256 secret, or one awaiting its key."""
-        cached = self.token_cache.get(token)
+    # -- the flow ------------------------------------------------------------------------
+
+    def authentication_flow(self, ctx: RequestContext) -> Flow:
+        """Authenticate one request: yields :class:`KeyWanted` and ``ProofReplay``,
+        returns the verified token, or raises the complete refusal (logged and observed)."""
+        credentials: Credentials | None = None
+        started = time.perf_counter()
+        try:
+            credentials = extract_credentials(
+                ctx,
+                dpop=self.config.dpop_enabled,
+                max_token_bytes=self.config.max_token_bytes,
+                strict=False,
+            )
+            token = self.token_cache.get(credentials.token)
+            if token is None:
+                token = yield from self.verification_flow(credentials.token, credentials)
+            replay = self.binding.check(ctx, credentials, token, self.clock())
+            if replay is not None and not (yield replay):
+                raise InvalidDPoPProof(
+                    "the DPoP proof was already used", reason=Reason.DPOP_REPLAY, scheme="DPoP"
+                )
+        except RSGuardError as exc:
+            error = exc
+            if credentials is not None and exc.scheme is None:
+                # The challenge names the scheme the client used (RFC 6750 §3, RFC 9449 §7.1).
+                error = exc.answered_to(credentials.scheme)
+            self._observe(ctx, started, credentials, None, error)
+            if error is exc:
+                raise
+            raise error.with_traceback(exc.__traceback__) from exc.__cause__
+        if self.observers or wants_accepted():
+            self._observe(ctx, started, credentials, token, None)
+        return token
+
+    def verification_flow(self, token: str, credentials: Credentials | None = None) -> Flow:
+        """Verify a token alone (signature and claims): yields at most one :class:`KeyWanted`."""
+        cached = self.token_cache.get(token) if credentials is None else None
         if cached is not None:
             return cached
         if credentials is not None:
@@ -116,33 +166,26 @@ class _GuardCore:
             unverified = self.policy.precheck(inner, self.clock(), raw=token)
         else:
             unverified = self.policy.precheck(token, self.clock())
-        if self._hmac is not None:
-            return self._complete(unverified, self._hmac)
-        return unverified
-
-    def _complete(self, unverified: UnverifiedToken, key: VerificationKey) -> AccessToken:
-        token = self.policy.finish(unverified, key)
-        self.token_cache.put(token)
-        return token
-
-    def _bind(
-        self, ctx: RequestContext, credentials: Credentials, token: AccessToken
-    ) -> ProofReplay | None:
-        return self.binding.check(ctx, credentials, token, self.clock())
+        key = self._hmac
+        if key is None:
+            answer = yield KeyWanted(unverified.issuer, unverified.kid)
+            assert isinstance(answer, VerificationKey)
+            key = answer
+        verified = self.policy.finish(unverified, key)
+        self.token_cache.put(verified)
+        return verified
 
     def _observe(
         self,
         ctx: RequestContext,
         started: float,
         credentials: Credentials | None,
-        token: AccessToken | None = None,
-        error: RSGuardError | None = None,
+        token: AccessToken | None,
+        error: RSGuardError | None,
     ) -> None:
         """Log the outcome (never the token) and feed the observers."""
-        if error is None and not observability.wants_accepted(self.observers):
-            return  # the hot path: nobody listens for accepted requests
-        observability.emit(
-            observability.outcome_of(
+        emit(
+            outcome_of(
                 error=error,
                 token=credentials.token if credentials is not None else None,
                 method=ctx.method,
@@ -154,15 +197,20 @@ class _GuardCore:
             self.observers,
         )
 
-    def describe(self, exc: RSGuardError, credentials: Credentials | None) -> RSGuardError:
-        """Attach what the challenge needs (the scheme the client used) to a refusal."""
-        if credentials is not None and exc.scheme is None:
-            exc.scheme = credentials.scheme
-        return exc
+    def warmed(self) -> bool:
+        """Whether every issuer's keys are at hand (after :meth:`Guard.warm`)."""
+        return all(state.keys() for state in self.key_sets.values())
 
 
-class Guard(_GuardCore):
-    """Verifies requests from threads (WSGI, Flask, scripts)."""
+def _step(flow: Flow, answer: VerificationKey | bool | BaseException) -> KeyWanted | ProofReplay:
+    """Send ``answer`` into ``flow``, or throw it when it is what the outside raised."""
+    if isinstance(answer, BaseException):
+        return flow.throw(answer)
+    return flow.send(answer)
+
+
+class Guard(GuardCore):
+    """Verifies requests from threads (WSGI, Flask, scripts): drives the flow."""
 
     def __init__(
         self,
@@ -174,74 +222,55 @@ class Guard(_GuardCore):
         binding: Binding | None = None,
         replay_store: ReplayStore | None = None,
     ) -> None:
-        super().__init__(config, clock=clock, binding=binding)
-        if http_client is None:
-            http_client = httpx.Client(
-                timeout=httpx.Timeout(config.jwks.timeout),
-                follow_redirects=False,
-                transport=transport,
-            )
-        self._http = http_client
-        self.jwks = {
-            issuer: JWKSClient(state, client=http_client) for issuer, state in self.key_sets.items()
-        }
-        self.replay_store: ReplayStore = (
-            replay_store
-            if replay_store is not None
-            else make_replay_store(config.replay_store, clock=clock)
+        super().__init__(config, clock=clock, binding=binding, replay_store=replay_store)
+        self._http = http_client or httpx.Client(
+            timeout=self._timeout, follow_redirects=False, transport=transport
         )
+        self.jwks = {
+            issuer: JWKSClient(s, client=self._http) for issuer, s in self.key_sets.items()
+        }
 
     def authenticate(self, ctx: RequestContext) -> AccessToken:
         """The verified token of a request, or an :class:`RSGuardError` that refuses it."""
-        credentials: Credentials | None = None
-        started = time.perf_counter()
-        try:
-            credentials = self._credentials(ctx)
-            token = self._verified(credentials.token, credentials)
-            replay = self._bind(ctx, credentials, token)
-            if replay is not None:
-                self._remember(replay)
-        except RSGuardError as exc:
-            self.describe(exc, credentials)
-            self._observe(ctx, started, credentials, error=exc)
-            raise
-        self._observe(ctx, started, credentials, token)
-        return token
+        return self._drive(self.authentication_flow(ctx))
 
     def verify(self, token: str) -> AccessToken:
         """Verify a token alone: signature and claims, no request and no binding check."""
-        return self._verified(token)
+        return self._drive(self.verification_flow(token))
 
-    def _verified(self, token: str, credentials: Credentials | None = None) -> AccessToken:
-        result = self._lookup(token, credentials)
-        if isinstance(result, AccessToken):
+    def _drive(self, flow: Flow) -> AccessToken:
+        try:
+            need = next(flow)
+            while True:
+                answer: VerificationKey | bool | BaseException
+                try:
+                    if isinstance(need, KeyWanted):
+                        answer = self.jwks[need.issuer].get_key(need.kid)
+                    else:
+                        answer = self.replay_store.remember(need.key, need.expires_at)
+                except RSGuardError as exc:
+                    answer = exc
+                need = _step(flow, answer)
+        except StopIteration as done:
+            result: AccessToken = done.value
             return result
-        key = self.jwks[result.issuer].get_key(result.kid)
-        return self._complete(result, key)
-
-    def _remember(self, replay: ProofReplay) -> None:
-        store = self.replay_store
-        if store is None or not store.remember(replay.key, replay.expires_at):
-            raise InvalidDPoPProof("the DPoP proof was already used", reason="dpop_replay")
 
     def warm(self) -> bool:
         """Fetch every issuer's keys now; never raises. True when all could be had."""
-        ok = True
         for client in self.jwks.values():
             try:
                 client.refresh()
             except Exception:  # warming must never stop an app from starting
                 log.exception("warming the key cache failed")
-            ok = ok and bool(client.state.keys())
-        return ok
+        return self.warmed()
 
     def close(self) -> None:
         self._http.close()
         self.replay_store.close()
 
 
-class AsyncGuard(_GuardCore):
-    """Verifies requests from asyncio (ASGI, Starlette, FastAPI)."""
+class AsyncGuard(GuardCore):
+    """Verifies requests from async code (asyncio or trio, through anyio): drives the flow."""
 
     def __init__(
         self,
@@ -253,67 +282,47 @@ class AsyncGuard(_GuardCore):
         binding: Binding | None = None,
         replay_store: ReplayStore | None = None,
     ) -> None:
-        super().__init__(config, clock=clock, binding=binding)
-        if http_client is None:
-            http_client = httpx.AsyncClient(
-                timeout=httpx.Timeout(config.jwks.timeout),
-                follow_redirects=False,
-                transport=transport,
-            )
-        self._http = http_client
-        self.jwks = {
-            issuer: AsyncJWKSClient(state, client=http_client)
-            for issuer, state in self.key_sets.items()
-        }
-        self.replay_store: ReplayStore = (
-            replay_store
-            if replay_store is not None
-            else make_replay_store(config.replay_store, clock=clock)
+        super().__init__(config, clock=clock, binding=binding, replay_store=replay_store)
+        self._http = http_client or httpx.AsyncClient(
+            timeout=self._timeout, follow_redirects=False, transport=transport
         )
+        self.jwks = {
+            issuer: AsyncJWKSClient(s, client=self._http) for issuer, s in self.key_sets.items()
+        }
 
     async def authenticate(self, ctx: RequestContext) -> AccessToken:
         """The verified token of a request, or an :class:`RSGuardError` that refuses it."""
-        credentials: Credentials | None = None
-        started = time.perf_counter()
-        try:
-            credentials = self._credentials(ctx)
-            token = await self._verified(credentials.token, credentials)
-            replay = self._bind(ctx, credentials, token)
-            if replay is not None:
-                await self._remember(replay)
-        except RSGuardError as exc:
-            self.describe(exc, credentials)
-            self._observe(ctx, started, credentials, error=exc)
-            raise
-        self._observe(ctx, started, credentials, token)
-        return token
+        return await self._drive(self.authentication_flow(ctx))
 
     async def verify(self, token: str) -> AccessToken:
         """Verify a token alone: signature and claims, no request and no binding check."""
-        return await self._verified(token)
+        return await self._drive(self.verification_flow(token))
 
-    async def _verified(self, token: str, credentials: Credentials | None = None) -> AccessToken:
-        result = self._lookup(token, credentials)
-        if isinstance(result, AccessToken):
+    async def _drive(self, flow: Flow) -> AccessToken:
+        try:
+            need = next(flow)
+            while True:
+                answer: VerificationKey | bool | BaseException
+                try:
+                    if isinstance(need, KeyWanted):
+                        answer = await self.jwks[need.issuer].get_key(need.kid)
+                    else:
+                        answer = await self.replay_store.aremember(need.key, need.expires_at)
+                except RSGuardError as exc:
+                    answer = exc
+                need = _step(flow, answer)
+        except StopIteration as done:
+            result: AccessToken = done.value
             return result
-        key = await self.jwks[result.issuer].get_key(result.kid)
-        return self._complete(result, key)
-
-    async def _remember(self, replay: ProofReplay) -> None:
-        store = self.replay_store
-        if store is None or not await store.aremember(replay.key, replay.expires_at):
-            raise InvalidDPoPProof("the DPoP proof was already used", reason="dpop_replay")
 
     async def warm(self) -> bool:
         """Fetch every issuer's keys now; never raises. True when all could be had."""
-        ok = True
         for client in self.jwks.values():
             try:
                 await client.refresh()
             except Exception:  # warming must never stop an app from starting
                 log.exception("warming the key cache failed")
-            ok = ok and bool(client.state.keys())
-        return ok
+        return self.warmed()
 
     async def aclose(self) -> None:
         await self._http.aclose()

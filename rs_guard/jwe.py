@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from ._jose import JOSEError, b64url_decode, json_object
 from .config import TokenEncryption
 from .errors import ConfigError, InvalidToken
+from .reasons import Reason
 
 if TYPE_CHECKING:  # pragma: no cover
     from joserfc.jwe import JWERegistry
@@ -85,7 +86,7 @@ class _Key(NamedTuple):
     named: bool
 
 
-def _invalid(description: str, reason: str = "invalid_jwe") -> InvalidToken:
+def _invalid(description: str, reason: Reason = Reason.INVALID_JWE) -> InvalidToken:
     return InvalidToken(description, reason=reason)
 
 
@@ -200,22 +201,25 @@ class JWEDecryptor:
             if plaintext is None:  # pragma: no cover - joserfc always sets it on success
                 continue
             return self._inner(plaintext)
-        raise _invalid("the encrypted token could not be decrypted", reason="decryption_failed")
+        raise _invalid(
+            "the encrypted token could not be decrypted", reason=Reason.DECRYPTION_FAILED
+        )
 
     def check(self, token: str) -> tuple[dict[str, Any], int]:
         """Everything that can be refused before decryption: shape, header, sizes."""
         if not isinstance(token, str):
-            raise _invalid("the access token is not text", reason="malformed")
+            raise _invalid("the access token is not text", reason=Reason.MALFORMED)
         if len(token) > self.max_token_bytes:
             raise _invalid(
                 f"the access token is larger than {self.max_token_bytes} bytes",
-                reason="token_too_large",
+                reason=Reason.TOKEN_TOO_LARGE,
             )
         if not _SEGMENTS.fullmatch(token):
             if token.count(".") == 2:
                 # token_encryption is on: Auth0 encrypts every token of this API.
                 raise _invalid(
-                    "this API accepts encrypted (JWE) access tokens only", reason="not_encrypted"
+                    "this API accepts encrypted (JWE) access tokens only",
+                    reason=Reason.NOT_ENCRYPTED,
                 )
             raise _invalid("the encrypted token is not a compact JWE of five segments")
         protected, encrypted_key, iv, ciphertext, tag = token.split(".")
@@ -231,7 +235,9 @@ class JWEDecryptor:
         if iv_len != _IV_BYTES or tag_len != _TAG_BYTES:
             raise _invalid("the JWE initialization vector or tag has the wrong length for A256GCM")
         if ct_len == 0 or ct_len > self.max_token_bytes:
-            raise _invalid("the JWE ciphertext is empty or too large", reason="token_too_large")
+            raise _invalid(
+                "the JWE ciphertext is empty or too large", reason=Reason.TOKEN_TOO_LARGE
+            )
         return header, key_len
 
     @staticmethod
@@ -240,7 +246,7 @@ class JWEDecryptor:
             if name in header:
                 raise _invalid(
                     f"the JWE header uses {name!r}, which is not accepted",
-                    reason="unsupported_header",
+                    reason=Reason.UNSUPPORTED_HEADER,
                 )
         # Any other parameter (x5t, a private one) is ignored, as RFC 7516 §4 says.
         alg, enc = header.get("alg"), header.get("enc")
@@ -249,7 +255,7 @@ class JWEDecryptor:
                 f"the token is encrypted with {_named(alg, _REGISTERED_ALGS, 'another alg')}/"
                 f"{_named(enc, _REGISTERED_ENCS, 'another enc')}; "
                 f"this API accepts {ALG}/{ENC} only",
-                reason="wrong_algorithm",
+                reason=Reason.WRONG_ALGORITHM,
             )
         # ``cty`` names the plaintext (RFC 7519 §5.2: "JWT" for a nested JWT); ``typ`` names
         # the whole object, whose value this API has no use for beyond being text.
@@ -277,7 +283,8 @@ class JWEDecryptor:
         unnamed = [k for k in self._keys if not k.named]
         if not unnamed:
             raise _invalid(
-                "the encrypted token is not for a key this API holds (kid)", reason="unknown_kid"
+                "the encrypted token is not for a key this API holds (kid)",
+                reason=Reason.UNKNOWN_KID,
             )
         return unnamed
 

@@ -50,6 +50,7 @@ from .config import JWKSOptions, check_url
 from .errors import ConfigError, InvalidToken, KeysUnavailable
 from .fetch import ExchangeBudget, Fetched, afetch, fetch
 from .keys import KeyChange, VerificationKey, key_from_jwk, same_material
+from .reasons import Reason
 
 __all__ = ["Action", "AsyncJWKSClient", "Fetched", "JWKSClient", "KeySetState"]
 
@@ -209,9 +210,11 @@ class KeySetState:
             if kid is None:
                 raise InvalidToken(
                     "the token names no key (kid) and the key set has several",
-                    reason="missing_kid",
+                    reason=Reason.MISSING_KID,
                 )
-            raise InvalidToken("the token was signed with an unknown key", reason="unknown_kid")
+            raise InvalidToken(
+                "the token was signed with an unknown key", reason=Reason.UNKNOWN_KID
+            )
         raise self._unavailable("the issuer's keys could not be fetched")
 
     def _unavailable(self, why: str) -> KeysUnavailable:
@@ -220,7 +223,7 @@ class KeySetState:
         wait = self.next_attempt_at() - self.clock()
         retry = math.ceil(wait) if math.isfinite(wait) else math.ceil(self.options.cooldown)
         return KeysUnavailable(
-            f"{why}; try again later", retry_after=max(1, retry), reason="keys_unavailable"
+            f"{why}; try again later", retry_after=max(1, retry), reason=Reason.KEYS_UNAVAILABLE
         )
 
     # -- refreshing -----------------------------------------------------------------

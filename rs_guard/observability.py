@@ -25,6 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ._jose import JOSEError, b64url_decode, json_object
+from .reasons import Reason
 
 __all__ = [
     "Observer",
@@ -189,7 +190,7 @@ def outcome_of(
     if error is None:
         return Outcome(
             accepted=True,
-            reason="ok",
+            reason=Reason.OK,
             status=200,
             duration=duration,
             method=method,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InsufficientScope
+from .reasons import Reason
 from .token import AccessToken, split_delimited
 
 __all__ = [
@@ -91,7 +92,7 @@ def all_of(*scopes: str) -> Requirement:
                 f"the token lacks {' '.join(missing)}"
                 + found_elsewhere(token, missing, token.granted_claim),
                 required=needed,
-                reason="insufficient_scope",
+                reason=Reason.INSUFFICIENT_SCOPE,
             )
 
     return Requirement(check, needed, f"all of {' '.join(needed)}")
@@ -109,7 +110,7 @@ def any_of(*scopes: str) -> Requirement:
                 f"the token has none of {' '.join(options)}"
                 + found_elsewhere(token, options, token.granted_claim),
                 required=options,
-                reason="insufficient_scope",
+                reason=Reason.INSUFFICIENT_SCOPE,
             )
 
     return Requirement(check, options, f"any of {' '.join(options)}")
@@ -126,7 +127,7 @@ def permissions(*names: str) -> Requirement:
                 f"the token lacks the permission {' '.join(missing)}"
                 + found_elsewhere(token, missing, "permissions"),
                 required=needed,
-                reason="insufficient_permission",
+                reason=Reason.INSUFFICIENT_PERMISSION,
             )
 
     return Requirement(check, needed, f"permissions {' '.join(needed)}")
@@ -138,7 +139,7 @@ def claim_equals(claim: str, value: Any) -> Requirement:
     def check(token: AccessToken) -> None:
         if token.claims.get(claim, _MISSING) != value:
             raise InsufficientScope(
-                f"the {claim} claim does not have the required value", reason="claim_mismatch"
+                f"the {claim} claim does not have the required value", reason=Reason.CLAIM_MISMATCH
             )
 
     return Requirement(check, (), f"{claim} equals {value!r}")
@@ -153,7 +154,7 @@ def claim_includes(claim: str, *values: Any) -> Requirement:
         if not isinstance(items, (list, frozenset)) or any(v not in items for v in values):
             raise InsufficientScope(
                 f"the {claim} claim does not include what the route requires",
-                reason="claim_mismatch",
+                reason=Reason.CLAIM_MISMATCH,
             )
 
     return Requirement(check, (), f"{claim} includes {values!r}")
@@ -164,7 +165,7 @@ def claim_matches(predicate: Callable[[AccessToken], bool], description: str) ->
 
     def check(token: AccessToken) -> None:
         if not predicate(token):
-            raise InsufficientScope(description, reason="claim_mismatch")
+            raise InsufficientScope(description, reason=Reason.CLAIM_MISMATCH)
 
     return Requirement(check, (), description)
 
@@ -174,7 +175,9 @@ def _subject(clients: bool) -> Requirement:
 
     def check(token: AccessToken) -> None:
         if token.is_client is not clients:
-            raise InsufficientScope(f"this route is for {kind} only", reason="wrong_subject_type")
+            raise InsufficientScope(
+                f"this route is for {kind} only", reason=Reason.WRONG_SUBJECT_TYPE
+            )
 
     return Requirement(check, (), f"{kind} only")
 

@@ -22,6 +22,7 @@ from ._jose import CompactJWS, JOSEError, parse_compact_jws
 from .config import GuardConfig
 from .errors import InvalidToken
 from .keys import VerificationKey
+from .reasons import Reason
 from .token import AccessToken, split_delimited
 
 __all__ = ["NamedCheck", "TokenPolicy", "UnverifiedToken", "parse_token"]
@@ -66,13 +67,13 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
     if value is _ABSENT:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidToken(f"the {name} claim is not a NumericDate", reason="invalid_claim")
+        raise InvalidToken(f"the {name} claim is not a NumericDate", reason=Reason.INVALID_CLAIM)
     try:
         number = float(value)
     except OverflowError:  # an integer of hundreds of digits (RFC 7519 §2 NumericDate)
         number = math.inf
     if not math.isfinite(number):
-        raise InvalidToken(f"the {name} claim is not a NumericDate", reason="invalid_claim")
+        raise InvalidToken(f"the {name} claim is not a NumericDate", reason=Reason.INVALID_CLAIM)
     return number
 
 
@@ -91,7 +92,9 @@ def parse_token(token: str) -> CompactJWS:
     try:
         return parse_compact_jws(token)
     except JOSEError as exc:
-        raise InvalidToken(f"the access token is malformed: {exc}", reason="malformed") from exc
+        raise InvalidToken(
+            f"the access token is malformed: {exc}", reason=Reason.MALFORMED
+        ) from exc
 
 
 class NamedCheck(NamedTuple):
@@ -210,11 +213,11 @@ class TokenPolicy:
     def check_size(self, token: str) -> None:
         """Text, and no longer than ``max_token_bytes`` (checked before any parsing)."""
         if not isinstance(token, str):
-            raise InvalidToken("the access token is not text", reason="malformed")
+            raise InvalidToken("the access token is not text", reason=Reason.MALFORMED)
         if len(token) > self.max_token_bytes:
             raise InvalidToken(
                 f"the access token is larger than {self.max_token_bytes} bytes",
-                reason="token_too_large",
+                reason=Reason.TOKEN_TOO_LARGE,
             )
 
     # -- the named rules (each reads the header and claims, raises InvalidToken) -------
@@ -228,7 +231,7 @@ class TokenPolicy:
             named = repr(alg) if known else "another algorithm"
             raise InvalidToken(
                 f"the token is signed with {named}; this API accepts {self.algorithm} only",
-                reason="wrong_algorithm",
+                reason=Reason.WRONG_ALGORITHM,
             )
 
     def check_typ(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
@@ -237,13 +240,13 @@ class TokenPolicy:
             if self.rfc9068:
                 raise InvalidToken(
                     "the token has no typ header; RFC 9068 access tokens are at+jwt",
-                    reason="wrong_type",
+                    reason=Reason.WRONG_TYPE,
                 )
         elif not isinstance(typ, str) or typ.lower() not in self.allowed_types:
             raise InvalidToken(
                 "the token's typ is not an access token type"
                 + (" (at+jwt)" if self.rfc9068 else ""),
-                reason="wrong_type",
+                reason=Reason.WRONG_TYPE,
             )
 
     def check_header_parameters(
@@ -256,27 +259,29 @@ class TokenPolicy:
                 # RFC 7515 §4.1.11: an extension we do not understand must be refused.
                 raise InvalidToken(
                     f"the token header uses {name!r}, which is not supported",
-                    reason="unsupported_header",
+                    reason=Reason.UNSUPPORTED_HEADER,
                 )
 
     def check_kid(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         kid = header.get("kid")
         if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
-            raise InvalidToken("the token's kid is not a short string", reason="invalid_header")
+            raise InvalidToken(
+                "the token's kid is not a short string", reason=Reason.INVALID_HEADER
+            )
 
     def check_required(
         self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
     ) -> None:
         for name in self.required:
             if claims.get(name) is None:  # absent, or null (RFC 7519 §4.1: never a value)
-                raise InvalidToken(f"the token has no {name} claim", reason="missing_claim")
+                raise InvalidToken(f"the token has no {name} claim", reason=Reason.MISSING_CLAIM)
 
     def check_issuer(
         self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
     ) -> None:
         issuer = claims.get("iss")
         if not isinstance(issuer, str) or issuer not in self.issuers:
-            raise InvalidToken("the token was issued by another issuer", reason="wrong_issuer")
+            raise InvalidToken("the token was issued by another issuer", reason=Reason.WRONG_ISSUER)
 
     def check_audience(
         self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
@@ -289,25 +294,25 @@ class TokenPolicy:
             if not self.audiences.isdisjoint(aud):
                 return
         else:
-            raise InvalidToken("the aud claim is malformed", reason="invalid_claim")
-        raise InvalidToken("the token is meant for another audience", reason="wrong_audience")
+            raise InvalidToken("the aud claim is malformed", reason=Reason.INVALID_CLAIM)
+        raise InvalidToken("the token is meant for another audience", reason=Reason.WRONG_AUDIENCE)
 
     def check_exp(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         exp = _number(claims, "exp")
         if exp is not None and now >= exp + self.leeway:
-            raise InvalidToken("the token has expired", reason="expired")
+            raise InvalidToken("the token has expired", reason=Reason.EXPIRED)
 
     def check_nbf(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         if "nbf" not in claims:  # optional, and usually absent
             return
         nbf = _number(claims, "nbf")
         if nbf is not None and now + self.leeway < nbf:
-            raise InvalidToken("the token is not valid yet", reason="not_yet_valid")
+            raise InvalidToken("the token is not valid yet", reason=Reason.NOT_YET_VALID)
 
     def check_iat(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         iat = _number(claims, "iat")
         if iat is not None and iat > now + self.leeway:
-            raise InvalidToken("the token was issued in the future", reason="issued_in_future")
+            raise InvalidToken("the token was issued in the future", reason=Reason.ISSUED_IN_FUTURE)
 
     def check_claim_types(
         self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
@@ -315,17 +320,17 @@ class TokenPolicy:
         for name in _STRING_CLAIMS:
             value = claims.get(name, _ABSENT)
             if value is not _ABSENT and not isinstance(value, str):
-                raise InvalidToken(f"the {name} claim is not a string", reason="invalid_claim")
+                raise InvalidToken(f"the {name} claim is not a string", reason=Reason.INVALID_CLAIM)
         permissions = claims.get("permissions", _ABSENT)
         if permissions is not _ABSENT and (
             not isinstance(permissions, list) or not all(isinstance(p, str) for p in permissions)
         ):
             raise InvalidToken(
-                "the permissions claim is not a list of strings", reason="invalid_claim"
+                "the permissions claim is not a list of strings", reason=Reason.INVALID_CLAIM
             )
         cnf = claims.get("cnf", _ABSENT)
         if cnf is not _ABSENT and not isinstance(cnf, dict):
-            raise InvalidToken("the cnf claim is not an object", reason="invalid_claim")
+            raise InvalidToken("the cnf claim is not an object", reason=Reason.INVALID_CLAIM)
 
     def check_lifetime(
         self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
@@ -335,7 +340,7 @@ class TokenPolicy:
         if lifetime is not None and claims["exp"] - claims["iat"] > lifetime + self.leeway:
             raise InvalidToken(
                 "the token lives longer than this API's token_lifetime",
-                reason="lifetime_exceeded",
+                reason=Reason.LIFETIME_EXCEEDED,
             )
 
     def check_subject(
@@ -345,7 +350,7 @@ class TokenPolicy:
         if (client and self.deny_clients) or (not client and self.deny_users):
             kind = "client (machine-to-machine)" if client else "user"
             raise InvalidToken(
-                f"this API does not accept {kind} tokens", reason="subject_type_denied"
+                f"this API does not accept {kind} tokens", reason=Reason.SUBJECT_TYPE_DENIED
             )
 
     # -- step 2: the signature ----------------------------------------------------------
@@ -360,7 +365,7 @@ class TokenPolicy:
         if key.algorithm != self.algorithm or not key.verify(
             unverified.signing_input, unverified.signature
         ):
-            raise InvalidToken("the token's signature is not valid", reason="bad_signature")
+            raise InvalidToken("the token's signature is not valid", reason=Reason.BAD_SIGNATURE)
 
     def build(self, unverified: UnverifiedToken) -> AccessToken:
         """The :class:`AccessToken` of a token whose signature was checked."""

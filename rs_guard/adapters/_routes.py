@@ -18,6 +18,7 @@ from typing import Any
 from ..config import GuardConfig
 from ..errors import ConfigError, MissingCredentials, RSGuardError
 from ..observability import record_refusal
+from ..reasons import Reason
 from ..requirements import Requirement, all_of, any_of, permissions
 from ..token import AccessToken
 
@@ -161,7 +162,9 @@ def require_token(token: Any) -> AccessToken:
     """
     if isinstance(token, AccessToken):
         return token
-    raise MissingCredentials("this route requires an access token", reason="missing_credentials")
+    raise MissingCredentials(
+        "this route requires an access token", reason=Reason.MISSING_CREDENTIALS
+    )
 
 
 def _routes(app: Any) -> Iterator[Any]:

@@ -15,6 +15,7 @@ from ..config import GuardConfig
 from ..context import RequestContext
 from ..errors import InvalidToken
 from ..extract import Credentials
+from ..reasons import Reason
 from ..token import AccessToken
 
 __all__ = ["Binding", "ProofReplay", "UnboundOnly", "make_binding"]
@@ -49,7 +50,7 @@ class UnboundOnly:
             raise InvalidToken(
                 "the token is bound to a key (cnf), and this API is not configured to "
                 "check such a binding",
-                reason="unchecked_binding",
+                reason=Reason.UNCHECKED_BINDING,
             )
         return None
 

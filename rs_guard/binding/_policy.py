@@ -19,6 +19,7 @@ from typing import Any
 
 from ..config import ProofOfPossession
 from ..errors import InvalidToken
+from ..reasons import Reason
 from ..token import AccessToken
 
 __all__ = ["binding_required", "check_members"]
@@ -42,20 +43,20 @@ def check_members(cnf: Mapping[str, Any], member: str, mechanism: str) -> Any:
         raise InvalidToken(
             "the token is bound to a DPoP key (cnf.jkt), and this API checks "
             f"{mechanism} bindings only",
-            reason="unchecked_binding",
+            reason=Reason.UNCHECKED_BINDING,
         )
     if "x5t#S256" in others:
         raise InvalidToken(
             "the token is bound to a client certificate (cnf x5t#S256), and this API "
             f"checks {mechanism} bindings only",
-            reason="unchecked_binding",
+            reason=Reason.UNCHECKED_BINDING,
         )
     if others or member not in cnf:
         raise InvalidToken(
             "the token's cnf claim holds a confirmation method this API cannot check",
-            reason="unchecked_binding",
+            reason=Reason.UNCHECKED_BINDING,
         )
     value = cnf[member]
     if not isinstance(value, str) or not value or not value.isascii():
-        raise InvalidToken(f"the token's cnf {member} is not a string", reason="invalid_claim")
+        raise InvalidToken(f"the token's cnf {member} is not a string", reason=Reason.INVALID_CLAIM)
     return value

@@ -41,6 +41,7 @@ from ..config import GuardConfig
 from ..context import RequestContext
 from ..errors import InvalidDPoPProof, InvalidToken, UseDPoPNonce
 from ..extract import Credentials
+from ..reasons import Reason
 from ..token import AccessToken
 from . import ProofReplay
 from ._policy import binding_required, check_members
@@ -72,7 +73,7 @@ _ALGORITHMS = get_default_algorithms()
 _KEY_CACHE_SIZE = 1024
 
 
-def _proof_error(description: str, reason: str = "invalid_dpop_proof") -> InvalidDPoPProof:
+def _proof_error(description: str, reason: Reason = Reason.INVALID_DPOP_PROOF) -> InvalidDPoPProof:
     return InvalidDPoPProof(description, reason=reason)
 
 
@@ -106,21 +107,20 @@ class DPoPBinding:
                 raise InvalidToken(
                     "the token is bound to a DPoP key and must be sent with the DPoP "
                     "scheme and a DPoP proof",
-                    reason="dpop_token_as_bearer",
+                    reason=Reason.DPOP_TOKEN_AS_BEARER,
                 )
             if binding_required(self.pop, token):
-                exc = InvalidToken(
+                raise InvalidToken(
                     "this API accepts only DPoP-bound tokens: send the token with the "
                     "DPoP scheme and a DPoP proof",
-                    reason="binding_required",
+                    reason=Reason.BINDING_REQUIRED,
+                    scheme="DPoP",
                 )
-                exc.scheme = "DPoP"
-                raise exc
             return None
         if cnf is None:
             raise InvalidToken(
                 "the DPoP scheme was used with a token that is not bound to a DPoP key",
-                reason="unbound_dpop_token",
+                reason=Reason.UNBOUND_DPOP_TOKEN,
             )
         jkt = check_members(cnf, "jkt", "DPoP")
         return self.check_proof(ctx, token.raw, jkt, now)
@@ -133,7 +133,9 @@ class DPoPBinding:
         """Run every check of RFC 9449 §4.3 on the request's proof; return what to remember."""
         values = ctx.header_values("dpop")
         if not values:
-            raise _proof_error("the request carries no DPoP proof header", "dpop_proof_missing")
+            raise _proof_error(
+                "the request carries no DPoP proof header", Reason.DPOP_PROOF_MISSING
+            )
         if len(values) > 1:
             raise _proof_error("the request carries more than one DPoP header")
         proof = values[0].strip()
@@ -162,10 +164,12 @@ class DPoPBinding:
         except (PyJWTError, ValueError, TypeError):
             valid = False
         if not valid:
-            raise _proof_error("the DPoP proof's signature does not verify", "dpop_bad_signature")
+            raise _proof_error(
+                "the DPoP proof's signature does not verify", Reason.DPOP_BAD_SIGNATURE
+            )
         self._check_request(ctx, claims)
         if self.nonces is not None and not self.nonces.is_valid(claims.get("nonce"), now):
-            reason = "dpop_nonce_missing" if "nonce" not in claims else "dpop_nonce_stale"
+            reason = Reason.DPOP_NONCE_MISSING if "nonce" not in claims else Reason.DPOP_NONCE_STALE
             raise UseDPoPNonce(
                 "the DPoP proof must carry the server's current nonce (DPoP-Nonce)",
                 nonce=self.nonces.current(now),
@@ -183,11 +187,11 @@ class DPoPBinding:
         if not hmac.compare_digest(thumbprint.encode(), jkt.encode()):
             # §4.3 step 12 and §7.1: a valid proof made with another key than the token's
             # cnf.jkt is a failure of the token's binding (invalid_token), not of the proof.
-            mismatch = InvalidToken(
-                "the DPoP proof key does not match the token's binding", reason="dpop_key_mismatch"
+            raise InvalidToken(
+                "the DPoP proof key does not match the token's binding",
+                reason=Reason.DPOP_KEY_MISMATCH,
+                scheme="DPoP",
             )
-            mismatch.scheme = "DPoP"
-            raise mismatch
         replay_key = b64url_encode(
             hashlib.sha256(f"{thumbprint}\x00{jti}".encode("utf-8", "replace")).digest()
         )
@@ -250,7 +254,9 @@ class DPoPBinding:
         if not math.isfinite(iat):
             raise _proof_error("the DPoP proof's iat is missing or not a number")
         if iat < now - self.max_age:
-            raise _proof_error("the DPoP proof is too old (iat)", "dpop_proof_expired")
+            raise _proof_error("the DPoP proof is too old (iat)", Reason.DPOP_PROOF_EXPIRED)
         if iat > now + self.max_future:
-            raise _proof_error("the DPoP proof is issued in the future (iat)", "dpop_proof_future")
+            raise _proof_error(
+                "the DPoP proof is issued in the future (iat)", Reason.DPOP_PROOF_FUTURE
+            )
         return iat

@@ -27,6 +27,7 @@ from ..config import GuardConfig
 from ..context import RequestContext
 from ..errors import InvalidToken
 from ..extract import Credentials
+from ..reasons import Reason
 from ..token import AccessToken
 from . import ProofReplay
 from ._policy import binding_required, check_members
@@ -42,7 +43,8 @@ def presented_cert_digest(ctx: RequestContext, config: GuardConfig) -> bytes | N
         values = ctx.header_values(name.lower())
         if len(values) > 1:
             raise InvalidToken(
-                f"the proxy forwarded more than one {name} header", reason="malformed_client_cert"
+                f"the proxy forwarded more than one {name} header",
+                reason=Reason.MALFORMED_CLIENT_CERT,
             )
         if values:
             try:
@@ -50,7 +52,7 @@ def presented_cert_digest(ctx: RequestContext, config: GuardConfig) -> bytes | N
             except CertHeaderError as exc:
                 raise InvalidToken(
                     f"the client certificate forwarded in {name} cannot be read: {exc}",
-                    reason="malformed_client_cert",
+                    reason=Reason.MALFORMED_CLIENT_CERT,
                 ) from None
     if ctx.client_cert:
         return hashlib.sha256(ctx.client_cert).digest()
@@ -73,7 +75,7 @@ class MTLSBinding:
                 raise InvalidToken(
                     "this API accepts only certificate-bound tokens (RFC 8705), and the "
                     "token has no cnf binding",
-                    reason="binding_required",
+                    reason=Reason.BINDING_REQUIRED,
                 )
             return None
         expected = check_members(cnf, "x5t#S256", "mTLS certificate")
@@ -81,11 +83,11 @@ class MTLSBinding:
         if digest is None:
             raise InvalidToken(
                 "the token is bound to a client certificate, and the request presented none",
-                reason="client_cert_missing",
+                reason=Reason.CLIENT_CERT_MISSING,
             )
         if not hmac.compare_digest(b64url_encode(digest).encode(), expected.encode()):
             raise InvalidToken(
                 "the client certificate is not the one the token is bound to",
-                reason="client_cert_mismatch",
+                reason=Reason.CLIENT_CERT_MISMATCH,
             )
         return None

@@ -30,6 +30,7 @@ from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 from ..errors import ReplayStoreUnavailable
+from ..reasons import Reason
 
 __all__ = ["MemoryReplayStore", "RedisReplayStore", "ReplayStore", "make_replay_store"]
 
@@ -118,7 +119,7 @@ class MemoryReplayStore:
                 raise ReplayStoreUnavailable(
                     "too many DPoP proofs are being checked; try again later",
                     retry_after=max(1, math.ceil(wait)),
-                    reason="replay_store_full",
+                    reason=Reason.REPLAY_STORE_FULL,
                 )
             self._episode.recovered()
             self._entries[key] = expires_at
@@ -197,7 +198,9 @@ class RedisReplayStore:
                 "the DPoP replay store (Redis) cannot be reached: %s", type(exc).__name__
             )
         return ReplayStoreUnavailable(
-            "the DPoP replay store cannot be reached", retry_after=5, reason="replay_store_down"
+            "the DPoP replay store cannot be reached",
+            retry_after=5,
+            reason=Reason.REPLAY_STORE_DOWN,
         )
 
     def _answered(self, done: Any) -> bool:

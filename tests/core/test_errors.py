@@ -22,6 +22,7 @@ from rs_guard.errors import (
     UseDPoPNonce,
     render_error,
 )
+from rs_guard.reasons import Reason
 
 # RFC 9110 §11: challenge = auth-scheme [ 1*SP ( token68 / #auth-param ) ]; quoted values
 # here hold RFC 6750 §3's characters (%x20-21 / %x23-5B / %x5D-7E) only.
@@ -223,15 +224,13 @@ def test_dpop_only_without_credentials() -> None:
 
 
 def test_the_error_goes_on_the_scheme_the_client_used() -> None:
-    exc = InvalidToken("the token has expired")
-    exc.scheme = "DPoP"
+    exc = InvalidToken("the token has expired", scheme="DPoP")
     _, headers, _ = answer(exc, BOTH)
     assert headers["www-authenticate"] == (
         'Bearer realm="api", DPoP error="invalid_token", '
         'error_description="the token has expired", algs="ES256 PS256"'
     )
-    exc = InvalidToken("the token has expired")
-    exc.scheme = "Bearer"
+    exc = InvalidToken("the token has expired", scheme="Bearer")
     _, headers, _ = answer(exc, BOTH)
     assert headers["www-authenticate"] == (
         'Bearer error="invalid_token", error_description="the token has expired", '
@@ -259,8 +258,7 @@ def test_use_dpop_nonce_sends_the_nonce() -> None:
 
 
 def test_a_bearer_error_with_only_dpop_offered_goes_on_dpop() -> None:
-    exc = InvalidRequest("more than one Authorization header")
-    exc.scheme = "Bearer"
+    exc = InvalidRequest("more than one Authorization header", scheme="Bearer")
     _, headers, _ = answer(exc, DPOP_ONLY)
     assert headers["www-authenticate"].startswith('DPoP error="invalid_request"')
 
@@ -268,3 +266,19 @@ def test_a_bearer_error_with_only_dpop_offered_goes_on_dpop() -> None:
 def test_no_scheme_offered_falls_back_to_bearer() -> None:
     _, headers, _ = answer(MissingCredentials("x"), Challenge(bearer=False, dpop=False))
     assert headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+def test_an_error_is_complete_when_raised_and_answered_to_makes_a_new_one() -> None:
+    first = UseDPoPNonce("a nonce is required", nonce="n-1", reason=Reason.DPOP_NONCE_STALE)
+    twin = first.answered_to("DPoP")
+    assert (first.scheme, twin.scheme) == (None, "DPoP")
+    assert twin is not first
+    assert type(twin) is UseDPoPNonce
+    assert (twin.description, twin.reason, twin.nonce, twin.args) == (
+        "a nonce is required",
+        "dpop_nonce_stale",
+        "n-1",
+        ("a nonce is required",),
+    )
+    with pytest.raises(AttributeError):
+        first.scheme = "Bearer"  # type: ignore[misc]
