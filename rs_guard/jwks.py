@@ -458,9 +458,11 @@ class AsyncJWKSClient:
         return self.state.resolve(kid)
 
     async def refresh(self) -> None:
-        await self._refresh(wait=True)
+        """Fetch now (or wait for the fetch under way). Unlike a request's fetch, this one
+        is not shielded: the warm-up that calls it is cancelled at shutdown."""
+        await self._refresh(wait=True, shield=False)
 
-    async def _refresh(self, *, wait: bool) -> None:
+    async def _refresh(self, *, wait: bool, shield: bool = True) -> None:
         running = self._inflight
         if running is not None:
             if wait:
@@ -470,7 +472,7 @@ class AsyncJWKSClient:
         try:
             # Shielded: a request cancelled (its client gone) must not abort the fetch
             # others wait for; every GET ends by its own deadline anyway.
-            with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=shield):
                 flow = self.state.refresh_flow()
                 try:
                     url = next(flow)

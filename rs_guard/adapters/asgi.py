@@ -28,12 +28,13 @@ define. The shutdown closes the guard's HTTP client.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import traceback
 from collections.abc import Iterable
 from typing import Any
+
+import anyio
+from anyio.abc import TaskGroup
 
 from ..config import GuardConfig
 from ..errors import RSGuardError
@@ -108,7 +109,8 @@ class RSGuardMiddleware:
         self.shell = Shell.of(guard, public_paths=public_paths, allow_anonymous=allow_anonymous)
         self.check_scopes = check_scopes
         self.warm_timeout = warm_timeout
-        self._warming: asyncio.Task[bool] | None = None
+        self._warming: _WarmUp | None = None
+        self._tasks: TaskGroup | None = None
         self._urls = URLCache()
 
     # -- hooks for a framework's glue (rs_guard.adapters.starlette) --------------------
@@ -193,26 +195,61 @@ class RSGuardMiddleware:
                 await self.shutdown()
             return message
 
-        await self.app(scope, lifespan_receive, send)
+        # The warm-up may outlive the startup: it runs in this task group (anyio, so on
+        # asyncio and trio alike), which the app's own lifespan runs inside.
+        failure: Exception | None = None
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            try:
+                await self.app(scope, lifespan_receive, send)
+            except Exception as exc:  # raised as it is, not in an exception group
+                failure = exc
+            finally:
+                self._tasks = None
+                tasks.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
 
     async def startup(self, app: Any = None) -> None:
         """Check the routes' scopes (if asked), then warm the keys without blocking start."""
         if self.check_scopes:
             check_route_scopes(app if app is not None else self.app, self.config)
-        if self.guard.key_sets:
-            self._warming = asyncio.get_running_loop().create_task(self.guard.warm())
-            done, _ = await asyncio.wait({self._warming}, timeout=self.warm_timeout)
-            if not done:
-                log.warning("the issuer's keys were not fetched within %ss", self.warm_timeout)
+        if not self.guard.key_sets:
+            return
+        warm_up = self._warming = _WarmUp()
+        with anyio.move_on_after(self.warm_timeout):
+            if self._tasks is None:  # called outside a lifespan: warm in line
+                await self._warm(warm_up)
+            else:
+                self._tasks.start_soon(self._warm, warm_up)
+                await warm_up.done.wait()
+        if not warm_up.done.is_set():
+            log.warning("the issuer's keys were not fetched within %ss", self.warm_timeout)
+
+    async def _warm(self, warm_up: _WarmUp) -> None:
+        try:
+            with warm_up.scope:
+                await self.guard.warm()
+        finally:
+            warm_up.done.set()
 
     async def shutdown(self) -> None:
         """Stop a warm-up still running and close the HTTP client this middleware made."""
-        warming, self._warming = self._warming, None
-        if warming is not None and not warming.done():
-            warming.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await warming
+        warm_up, self._warming = self._warming, None
+        if warm_up is not None and not warm_up.done.is_set():
+            warm_up.scope.cancel()
+            await warm_up.done.wait()  # a fetch under way ends by its own deadline
         if self._owns_guard:
             await self.guard.aclose()
             # A new client for a next lifespan (a test client, a reload) on a new loop.
             self.guard = AsyncGuard(self.config)
+
+
+class _WarmUp:
+    """One lifespan's key warm-up: its cancel scope, and an event set when it ended."""
+
+    __slots__ = ("done", "scope")
+
+    def __init__(self) -> None:
+        self.scope = anyio.CancelScope()
+        self.done = anyio.Event()

@@ -13,14 +13,15 @@ is never accepted unchecked (fail closed).
 * :class:`RedisReplayStore` (``replay_store: redis://...``): shared by every worker and
   machine, one ``SET key 1 NX PX ttl`` per proof. Sync (``redis.Redis``) for
   :class:`~rs_guard.Guard`, asyncio (``redis.asyncio.Redis``) for
-  :class:`~rs_guard.AsyncGuard`. If Redis cannot be reached the request is answered 503.
+  :class:`~rs_guard.AsyncGuard`, with the whole exchange under one anyio deadline.
+  redis-py's async client needs asyncio; under trio, use the memory store. If Redis
+  cannot be reached the request is answered 503.
 
 Both log a refusal episode once when it starts and once when it ends, never per request.
 """
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import logging
 import math
@@ -28,6 +29,8 @@ import threading
 import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
+
+import anyio
 
 from ..errors import ReplayStoreUnavailable
 from ..reasons import Reason
@@ -222,12 +225,13 @@ class RedisReplayStore:
         import redis
 
         try:
-            # One deadline on the whole exchange (connect, retry, answer).
-            done = await asyncio.wait_for(
-                self._aclient().set(self.prefix + key, b"1", nx=True, px=self._ttl_ms(expires_at)),
-                timeout=self.timeout * 3,
-            )
-        except (redis.RedisError, OSError, asyncio.TimeoutError) as exc:
+            # One deadline on the whole exchange (connect, retry, answer); anyio's, so
+            # that the deadline is the running loop's own (asyncio, or trio).
+            with anyio.fail_after(self.timeout * 3):
+                done = await self._aclient().set(
+                    self.prefix + key, b"1", nx=True, px=self._ttl_ms(expires_at)
+                )
+        except (redis.RedisError, OSError, TimeoutError) as exc:
             raise self._unavailable(exc) from None
         return self._answered(done)
 

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import pytest
 from fastapi import APIRouter, FastAPI, Security
 from flask import Flask
+from refusals import expect_refusal
 
 from rs_guard import AccessToken, AsyncGuard, Guard, GuardConfig
 from rs_guard.adapters.fastapi import RSGuard as FastAPIGuard
@@ -58,14 +59,13 @@ def me(auth: FastAPIGuard) -> Any:
     return endpoint
 
 
-def assert_refused(answer: Any, challenge: str) -> None:
-    assert answer.status_code == 401, answer.text
-    assert answer.json()["error"] == "invalid_token"
-    assert answer.headers["www-authenticate"] == challenge
-
-
 def check(client: TestClient, path: str, issuer: TokenIssuer) -> None:
-    assert_refused(client.get(path, headers=bearer(for_a(issuer))), WRONG_AUDIENCE)
+    expect_refusal(
+        client.get(path, headers=bearer(for_a(issuer))),
+        401,
+        "invalid_token",
+        challenge=WRONG_AUDIENCE,
+    )
     ok = client.get(path, headers=bearer(for_both(issuer)))
     assert (ok.status_code, ok.json()) == (200, {"sub": "auth0|b-user"})
 
@@ -139,11 +139,15 @@ def test_same_audience_only_the_sensitive_route_requires_dpop(
     app.get("/sensitive")(me(auth_b))
     with TestClient(app) as client:
         plain = client.get("/sensitive", headers=bearer(for_a(issuer)))
-        assert_refused(
+        expect_refusal(
             plain,
-            'DPoP error="invalid_token", error_description="this API accepts only DPoP-bound '
-            'tokens: send the token with the DPoP scheme and a DPoP proof", '
-            'algs="ES256 PS256 RS256 EdDSA"',
+            401,
+            "invalid_token",
+            challenge=(
+                'DPoP error="invalid_token", error_description="this API accepts only '
+                'DPoP-bound tokens: send the token with the DPoP scheme and a DPoP proof", '
+                'algs="ES256 PS256 RS256 EdDSA"'
+            ),
         )
         token = issuer.mint(subject="auth0|b-user", cnf=dpop_key.cnf)
         proof = dpop_key.proof("GET", "http://testserver/sensitive", access_token=token)

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 from example_cases import READ, ROUTE_TABLE, WRITE
 from example_cases import invalid_tokens as make_invalid_tokens
+from refusals import expect_refusal
 
 from rs_guard.testing import JWKSServer, TokenIssuer
 
@@ -97,29 +98,6 @@ def app_client(
 
 def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
-
-
-def expect_refusal(
-    response: Any, status: int, error: str | None, *, description: str | None = None
-) -> None:
-    assert response.status_code == status, response.text
-    body = response.json()
-    expected_keys = {"error", "error_description"} if error else {"error_description"}
-    assert set(body) == expected_keys
-    assert body.get("error") == error
-    if description is not None:
-        assert description in body["error_description"]
-    challenge = response.headers.get("www-authenticate")
-    if status == 503:
-        assert challenge is None
-        assert int(response.headers["retry-after"]) >= 1
-        return
-    assert challenge is not None
-    assert challenge.startswith("Bearer ")
-    if error is None:
-        assert challenge == 'Bearer realm="api"'
-    else:
-        assert f'error="{error}"' in challenge
 
 
 # -- §2: the routes ---------------------------------------------------------------

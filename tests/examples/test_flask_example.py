@@ -25,6 +25,7 @@ import httpx
 import pytest
 from example_cases import READ, ROUTE_TABLE, WRITE, invalid_tokens
 from flask.testing import FlaskClient
+from refusals import expect_refusal
 
 from rs_guard.testing import JWKSServer, TokenIssuer
 
@@ -76,32 +77,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def expect_refusal(
-    status: int, headers: Any, body: dict[str, Any], expected: int, error: str | None
-) -> None:
-    """RFC 6750 §3 as we answer it: status, JSON body keys, and the challenge (or Retry-After)."""
-    assert status == expected, body
-    assert set(body) == ({"error", "error_description"} if error else {"error_description"})
-    assert body.get("error") == error
-    assert headers["content-type"] == "application/json"
-    challenge = headers.get("www-authenticate")
-    if expected == 503:
-        assert challenge is None
-        assert int(headers["retry-after"]) >= 1
-        return
-    assert challenge is not None
-    if error is None:
-        assert challenge == 'Bearer realm="api"'
-    elif error == "insufficient_scope":
-        assert challenge.startswith('Bearer error="insufficient_scope", scope="')
-    else:
-        assert challenge.startswith(f'Bearer error="{error}", error_description="')
-
-
-def refused(response: Any, expected: int, error: str | None) -> None:
-    expect_refusal(response.status_code, response.headers, response.json, expected, error)
-
-
 # -- §2: the routes -----------------------------------------------------------------------------
 
 
@@ -138,7 +113,7 @@ def test_route_table(
 ) -> None:
     response = client.open(path, method=method, headers=bearer(live_issuer.mint(scopes=scopes)))
     if status == 403:
-        refused(response, 403, "insufficient_scope")
+        expect_refusal(response, 403, "insufficient_scope")
         needed = {"GET": READ, "POST": WRITE, "DELETE": f"{READ} {WRITE}"}[method]
         assert response.headers["www-authenticate"] == (
             f'Bearer error="insufficient_scope", scope="{needed}"'
@@ -166,7 +141,9 @@ def test_authz_dialect_checks_permissions(
     granted = live_issuer.mint(scopes=[], permissions=[READ])
     scoped_only = live_issuer.mint(scopes=[READ], permissions=[])
     assert client.get("/appointments", headers=bearer(granted)).status_code == 200
-    refused(client.get("/appointments", headers=bearer(scoped_only)), 403, "insufficient_scope")
+    expect_refusal(
+        client.get("/appointments", headers=bearer(scoped_only)), 403, "insufficient_scope"
+    )
     assert client.get("/me", headers=bearer(granted)).json["permissions"] == [READ]
 
 
@@ -181,7 +158,7 @@ def test_authz_dialect_checks_permissions(
 def test_missing_credentials_is_a_bare_401(
     client: FlaskClient, headers: dict[str, str], query: str
 ) -> None:
-    refused(client.get("/me" + query, headers=headers), 401, None)
+    expect_refusal(client.get("/me" + query, headers=headers), 401, None)
 
 
 def test_token_only_in_query_is_refused_even_if_valid(
@@ -189,7 +166,7 @@ def test_token_only_in_query_is_refused_even_if_valid(
 ) -> None:
     token = live_issuer.mint(scopes=[READ])
     response = client.get(f"/appointments?access_token={token}")
-    refused(response, 401, None)
+    expect_refusal(response, 401, None)
     assert token not in response.text
 
 
@@ -199,7 +176,9 @@ def test_token_only_in_query_is_refused_even_if_valid(
     ids=["no-token", "only-spaces", "two-tokens", "control-char"],
 )
 def test_malformed_header_is_400(client: FlaskClient, authorization: str) -> None:
-    refused(client.get("/me", headers={"Authorization": authorization}), 400, "invalid_request")
+    expect_refusal(
+        client.get("/me", headers={"Authorization": authorization}), 400, "invalid_request"
+    )
 
 
 def test_two_authorization_headers_is_400(client: FlaskClient, live_issuer: TokenIssuer) -> None:
@@ -207,13 +186,13 @@ def test_two_authorization_headers_is_400(client: FlaskClient, live_issuer: Toke
     response = client.get(
         "/me", headers=[("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
     )
-    refused(response, 400, "invalid_request")
+    expect_refusal(response, 400, "invalid_request")
 
 
 def test_token_in_header_and_query_is_400(client: FlaskClient, live_issuer: TokenIssuer) -> None:
     token = live_issuer.mint(scopes=[READ])
     response = client.get(f"/me?access_token={token}", headers=bearer(token))
-    refused(response, 400, "invalid_request")
+    expect_refusal(response, 400, "invalid_request")
     assert token not in response.text
     assert token not in response.headers["www-authenticate"]
 
@@ -246,7 +225,7 @@ INVALID = [
 def test_invalid_token_is_401(client: FlaskClient, live_issuer: TokenIssuer, case: str) -> None:
     token = invalid_tokens(live_issuer)[case]
     response = client.get("/appointments", headers=bearer(token))
-    refused(response, 401, "invalid_token")
+    expect_refusal(response, 401, "invalid_token")
     if len(token) > 20:
         assert token not in response.text
         assert token.split(".")[1] not in response.headers["www-authenticate"]
@@ -258,7 +237,7 @@ def test_keys_unavailable_is_503_with_retry_after(
     jwks.reply = lambda path: (500, {}, b"down")
     client = load_example().app.test_client()
     response = client.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
-    refused(response, 503, "temporarily_unavailable")
+    expect_refusal(response, 503, "temporarily_unavailable")
     assert client.get("/health").status_code == 200
 
 
@@ -376,9 +355,9 @@ def test_example_under_gunicorn_threads_fetches_the_keys_once(
             assert jwks.count() == 1
 
             missing = http.get("/appointments")
-            expect_refusal(missing.status_code, missing.headers, missing.json(), 401, None)
+            expect_refusal(missing, 401, None)
             weak = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
-            expect_refusal(weak.status_code, weak.headers, weak.json(), 403, "insufficient_scope")
+            expect_refusal(weak, 403, "insufficient_scope")
             token = live_issuer.mint(scopes=[READ])
             twice = http.get(
                 "/appointments",
@@ -387,7 +366,7 @@ def test_example_under_gunicorn_threads_fetches_the_keys_once(
                     ("Authorization", f"Bearer {token}"),
                 ],
             )  # gunicorn joins the two lines with ","
-            expect_refusal(twice.status_code, twice.headers, twice.json(), 400, "invalid_request")
+            expect_refusal(twice, 400, "invalid_request")
             created = http.post("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
             assert created.status_code == 201
     assert jwks.count() == 1

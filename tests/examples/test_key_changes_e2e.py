@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 import pytest
 from example_cases import READ
+from refusals import expect_refusal, retry_after
 
 from rs_guard.testing import JWKSServer, TokenIssuer
 
@@ -123,20 +124,9 @@ class FetchLog:
         return self.issuer.jwks()
 
 
-def expect_invalid_token(response: httpx.Response) -> None:
-    assert response.status_code == 401, response.text
-    assert response.json()["error"] == "invalid_token"
-    challenge = response.headers["www-authenticate"]
-    assert challenge == (
-        'Bearer error="invalid_token", error_description="the token was signed with an unknown key"'
-    )
-
-
-def expect_unavailable(response: httpx.Response) -> int:
-    assert response.status_code == 503, response.text
-    assert response.json()["error"] == "temporarily_unavailable"
-    assert "www-authenticate" not in response.headers
-    return int(response.headers["retry-after"])
+UNKNOWN_KEY = (
+    'Bearer error="invalid_token", error_description="the token was signed with an unknown key"'
+)
 
 
 @pytest.mark.parametrize("app_name", APPS)
@@ -165,7 +155,7 @@ def test_a_rotated_key_is_picked_up_under_steady_traffic(
                 if answer.status_code == 200:
                     picked_up = time.monotonic()
                     break
-                expect_invalid_token(answer)
+                expect_refusal(answer, 401, "invalid_token", challenge=UNKNOWN_KEY)
                 assert time.monotonic() < deadline, "the rotated key was never picked up"
                 time.sleep(0.5)
         finally:
@@ -194,7 +184,9 @@ def test_a_cold_start_with_the_issuer_down_recovers_soon_after_it_returns(
         app.wait_ready()
         waits = []
         for _ in range(8):
-            waits.append(expect_unavailable(app.get(token)))
+            unavailable = app.get(token)
+            expect_refusal(unavailable, 503, "temporarily_unavailable")
+            waits.append(retry_after(unavailable))
             time.sleep(0.5)
         # Retry-After names the next attempt, which comes far sooner than a cooldown.
         assert all(1 <= wait < OUTAGE_COOLDOWN for wait in waits), waits
@@ -206,7 +198,7 @@ def test_a_cold_start_with_the_issuer_down_recovers_soon_after_it_returns(
             if answer.status_code == 200:
                 recovered = time.monotonic()
                 break
-            expect_unavailable(answer)
+            expect_refusal(answer, 503, "temporarily_unavailable")
             assert time.monotonic() < deadline, "no recovery after the issuer came back"
             time.sleep(0.2)
     finally:

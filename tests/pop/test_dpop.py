@@ -9,6 +9,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import get_default_algorithms
+from refusals import expect_refusal
 
 from rs_guard import AsyncGuard
 from rs_guard.config import DPoPOptions, ProofOfPossession
@@ -39,12 +40,9 @@ def proof_refused(
     exc = info.value
     assert words in exc.description
     assert exc.reason == reason
-    status, headers, body = render_error(exc, guard.challenge)
-    assert status == 401
-    challenge = dict(headers)["www-authenticate"]
-    assert f'DPoP error="{error}"' in challenge
-    assert 'algs="' in challenge
-    assert json.loads(body)["error"] == error
+    answer = render_error(exc, guard.challenge)
+    expect_refusal(answer, 401, error, scheme="DPoP")
+    assert 'algs="' in dict(answer[1])["www-authenticate"]
     return exc
 
 
