@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from rs_guard import (
@@ -33,11 +31,25 @@ def test_valid_token_gives_claims_and_scopes(issuer: TokenIssuer, clock) -> None
     assert token not in repr(result)
 
 
-def test_async_guard_verifies_the_same(issuer: TokenIssuer, clock) -> None:
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """The async guard is backend-neutral: its tests run on asyncio and on trio."""
+    return str(request.param)
+
+
+@pytest.mark.anyio
+async def test_async_guard_verifies_the_same(issuer: TokenIssuer, clock) -> None:
     guard = AsyncGuard(issuer.config(), transport=issuer.transport(), clock=clock)
     token = issuer.mint(scopes=["read:a"])
-    result = asyncio.run(guard.authenticate(request(f"bearer   {token}")))
-    assert result.scopes == {"read:a"}
+    try:
+        result = await guard.authenticate(request(f"bearer   {token}"))
+        assert (result.subject, result.scopes) == ("auth0|user-1", {"read:a"})
+        with pytest.raises(InvalidToken) as info:
+            await guard.authenticate(request(f"Bearer {token[:-4]}AAAA"))
+        assert info.value.reason == "bad_signature"
+        assert (await guard.verify(token)).subject == "auth0|user-1"
+    finally:
+        await guard.aclose()
 
 
 @pytest.mark.parametrize(

@@ -527,7 +527,13 @@ def test_shared_nonce_secret_across_guards(make_guard: Any, bound: str, dpop_key
     assert verified.subject == "auth0|user-1"
 
 
-# -- asyncio -------------------------------------------------------------------------------
+# -- async (asyncio and trio) ---------------------------------------------------------------
+
+
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """The async guard here is backend-neutral: run on asyncio and on trio."""
+    return str(request.param)
 
 
 @pytest.mark.anyio

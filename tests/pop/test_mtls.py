@@ -311,6 +311,12 @@ class TestProxyHeader:
         refused(guard, ctx, "malformed_client_cert")
 
 
+@pytest.fixture(params=["asyncio", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> str:
+    """The async guard here is backend-neutral: run on asyncio and on trio."""
+    return str(request.param)
+
+
 @pytest.mark.anyio
 async def test_async_guard_checks_certificates(
     issuer: TokenIssuer, clock: Any, cert_a: IssuedCert, cert_b: IssuedCert

@@ -99,6 +99,11 @@ def replay_refusal_logs(caplog: pytest.LogCaptureFixture) -> list[str]:
 class TestFullStoreThroughTheGuard:
     """Issue 11.2: filling the store with fresh proofs must never open a replay window."""
 
+    @pytest.fixture(params=["asyncio", "trio"])
+    def anyio_backend(self, request: pytest.FixtureRequest) -> str:
+        """The memory store and the async guard are backend-neutral: asyncio and trio."""
+        return str(request.param)
+
     def test_captured_proof_stays_refused_and_new_proofs_get_503(
         self, make_guard: Any, issuer: TokenIssuer, clock: Any, caplog: pytest.LogCaptureFixture
     ) -> None:
