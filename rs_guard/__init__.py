@@ -35,6 +35,7 @@ from .errors import (
 from .extract import Credentials, extract_credentials
 from .guard import AsyncGuard, Guard
 from .loaders import load_config, settings_from_env, settings_from_resource_server
+from .reasons import Reason
 from .requirements import (
     Requirement,
     all_of,
@@ -68,6 +69,7 @@ __all__ = [
     "MissingCredentials",
     "ProofOfPossession",
     "RSGuardError",
+    "Reason",
     "ReplayStoreUnavailable",
     "RequestContext",
     "Requirement",

@@ -211,10 +211,10 @@ def _inspect(
         out.write("checks:\n")
         width = max(len(c.name) for c in explanation.checks)
         for check in explanation.checks:
-            reason = f" [{check.reason}]" if check.status == "fail" and check.reason else ""
+            tag = f" [{check.reason}]" if check.status == "fail" and check.reason else ""
             out.write(
                 f"  {_MARK.get(check.status, check.status)} {check.name:<{width}}  "
-                f"{check.detail}{reason}\n"
+                f"{check.detail}{tag}\n"
             )
             if check.status == "fail" and check.expected is not None:
                 pad = " " * (width + 9)

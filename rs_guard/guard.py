@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator
-from typing import NamedTuple
+from typing import Generic, NamedTuple, TypeVar
 
 import httpx
 
@@ -57,14 +57,22 @@ class KeyWanted(NamedTuple):
 Flow = Generator["KeyWanted | ProofReplay", "VerificationKey | bool", AccessToken]
 
 
-class GuardCore:
-    """Everything of a guard that does no I/O: the settings, the caches, the flow."""
+ClientT = TypeVar("ClientT", bound="httpx.Client | httpx.AsyncClient")
+TransportT = TypeVar("TransportT", bound="httpx.BaseTransport | httpx.AsyncBaseTransport")
+KeysT = TypeVar("KeysT", bound="JWKSClient | AsyncJWKSClient")
+
+
+class GuardCore(Generic[ClientT, TransportT, KeysT]):
+    """A guard's construction and everything of it that does no I/O: the settings, the
+    caches, the flow. A driver says which HTTP client and key fetcher it uses."""
 
     def __init__(
         self,
         config: GuardConfig,
         *,
         clock: Clock = time.time,
+        http_client: ClientT | None = None,
+        transport: TransportT | None = None,
         binding: Binding | None = None,
         replay_store: ReplayStore | None = None,
     ) -> None:
@@ -116,6 +124,18 @@ class GuardCore:
             else make_replay_store(config.replay_store, clock=clock)
         )
         self._timeout = httpx.Timeout(config.jwks.timeout)
+        self._http: ClientT = http_client if http_client is not None else self._client(transport)
+        self.jwks: dict[str, KeysT] = {
+            issuer: self._keys(state) for issuer, state in self.key_sets.items()
+        }
+
+    def _client(self, transport: TransportT | None) -> ClientT:
+        """The HTTP client a guard makes for itself (one per guard, no redirects)."""
+        raise NotImplementedError
+
+    def _keys(self, state: KeySetState) -> KeysT:
+        """The key fetcher of one issuer, on :attr:`_http`."""
+        raise NotImplementedError
 
     # -- the flow ------------------------------------------------------------------------
 
@@ -202,33 +222,32 @@ class GuardCore:
         return all(state.keys() for state in self.key_sets.values())
 
 
-def _step(flow: Flow, answer: VerificationKey | bool | BaseException) -> KeyWanted | ProofReplay:
-    """Send ``answer`` into ``flow``, or throw it when it is what the outside raised."""
-    if isinstance(answer, BaseException):
-        return flow.throw(answer)
-    return flow.send(answer)
+#: What a driver sends back into the flow: the key, "was the proof id new", or the
+#: refusal that getting either raised (thrown into the flow at its ``yield``).
+Answer = VerificationKey | bool | RSGuardError
 
 
-class Guard(GuardCore):
+def _resume(flow: Flow, answer: Answer | None) -> KeyWanted | ProofReplay | AccessToken:
+    """Run ``flow`` (started with ``None``) up to its next need, or to its token."""
+    try:
+        if answer is None:
+            return next(flow)
+        if isinstance(answer, RSGuardError):
+            return flow.throw(answer)
+        return flow.send(answer)
+    except StopIteration as done:
+        token: AccessToken = done.value
+        return token
+
+
+class Guard(GuardCore[httpx.Client, httpx.BaseTransport, JWKSClient]):
     """Verifies requests from threads (WSGI, Flask, scripts): drives the flow."""
 
-    def __init__(
-        self,
-        config: GuardConfig,
-        *,
-        clock: Clock = time.time,
-        http_client: httpx.Client | None = None,
-        transport: httpx.BaseTransport | None = None,
-        binding: Binding | None = None,
-        replay_store: ReplayStore | None = None,
-    ) -> None:
-        super().__init__(config, clock=clock, binding=binding, replay_store=replay_store)
-        self._http = http_client or httpx.Client(
-            timeout=self._timeout, follow_redirects=False, transport=transport
-        )
-        self.jwks = {
-            issuer: JWKSClient(s, client=self._http) for issuer, s in self.key_sets.items()
-        }
+    def _client(self, transport: httpx.BaseTransport | None) -> httpx.Client:
+        return httpx.Client(timeout=self._timeout, follow_redirects=False, transport=transport)
+
+    def _keys(self, state: KeySetState) -> JWKSClient:
+        return JWKSClient(state, client=self._http)
 
     def authenticate(self, ctx: RequestContext) -> AccessToken:
         """The verified token of a request, or an :class:`RSGuardError` that refuses it."""
@@ -239,21 +258,18 @@ class Guard(GuardCore):
         return self._drive(self.verification_flow(token))
 
     def _drive(self, flow: Flow) -> AccessToken:
+        step = _resume(flow, None)
+        while not isinstance(step, AccessToken):
+            step = _resume(flow, self._answer(step))
+        return step
+
+    def _answer(self, need: KeyWanted | ProofReplay) -> Answer:
         try:
-            need = next(flow)
-            while True:
-                answer: VerificationKey | bool | BaseException
-                try:
-                    if isinstance(need, KeyWanted):
-                        answer = self.jwks[need.issuer].get_key(need.kid)
-                    else:
-                        answer = self.replay_store.remember(need.key, need.expires_at)
-                except RSGuardError as exc:
-                    answer = exc
-                need = _step(flow, answer)
-        except StopIteration as done:
-            result: AccessToken = done.value
-            return result
+            if isinstance(need, KeyWanted):
+                return self.jwks[need.issuer].get_key(need.kid)
+            return self.replay_store.remember(need.key, need.expires_at)
+        except RSGuardError as exc:
+            return exc
 
     def warm(self) -> bool:
         """Fetch every issuer's keys now; never raises. True when all could be had."""
@@ -269,54 +285,39 @@ class Guard(GuardCore):
         self.replay_store.close()
 
 
-class AsyncGuard(GuardCore):
+class AsyncGuard(GuardCore[httpx.AsyncClient, httpx.AsyncBaseTransport, AsyncJWKSClient]):
     """Verifies requests from async code (asyncio or trio, through anyio): drives the flow."""
 
-    def __init__(
-        self,
-        config: GuardConfig,
-        *,
-        clock: Clock = time.time,
-        http_client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        binding: Binding | None = None,
-        replay_store: ReplayStore | None = None,
-    ) -> None:
-        super().__init__(config, clock=clock, binding=binding, replay_store=replay_store)
-        self._http = http_client or httpx.AsyncClient(
-            timeout=self._timeout, follow_redirects=False, transport=transport
-        )
-        self.jwks = {
-            issuer: AsyncJWKSClient(s, client=self._http) for issuer, s in self.key_sets.items()
-        }
+    def _client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
+        return httpx.AsyncClient(timeout=self._timeout, follow_redirects=False, transport=transport)
+
+    def _keys(self, state: KeySetState) -> AsyncJWKSClient:
+        return AsyncJWKSClient(state, client=self._http)
 
     async def authenticate(self, ctx: RequestContext) -> AccessToken:
-        """The verified token of a request, or an :class:`RSGuardError` that refuses it."""
+        """:meth:`Guard.authenticate`, awaited."""
         return await self._drive(self.authentication_flow(ctx))
 
     async def verify(self, token: str) -> AccessToken:
-        """Verify a token alone: signature and claims, no request and no binding check."""
+        """:meth:`Guard.verify`, awaited."""
         return await self._drive(self.verification_flow(token))
 
     async def _drive(self, flow: Flow) -> AccessToken:
+        step = _resume(flow, None)
+        while not isinstance(step, AccessToken):
+            step = _resume(flow, await self._answer(step))
+        return step
+
+    async def _answer(self, need: KeyWanted | ProofReplay) -> Answer:
         try:
-            need = next(flow)
-            while True:
-                answer: VerificationKey | bool | BaseException
-                try:
-                    if isinstance(need, KeyWanted):
-                        answer = await self.jwks[need.issuer].get_key(need.kid)
-                    else:
-                        answer = await self.replay_store.aremember(need.key, need.expires_at)
-                except RSGuardError as exc:
-                    answer = exc
-                need = _step(flow, answer)
-        except StopIteration as done:
-            result: AccessToken = done.value
-            return result
+            if isinstance(need, KeyWanted):
+                return await self.jwks[need.issuer].get_key(need.kid)
+            return await self.replay_store.aremember(need.key, need.expires_at)
+        except RSGuardError as exc:
+            return exc
 
     async def warm(self) -> bool:
-        """Fetch every issuer's keys now; never raises. True when all could be had."""
+        """:meth:`Guard.warm`, awaited."""
         for client in self.jwks.values():
             try:
                 await client.refresh()

@@ -19,15 +19,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .config import (
-    DPoPOptions,
-    GuardConfig,
-    JWKSOptions,
-    ProofOfPossession,
-    Scope,
-    SubjectTypeAuthorization,
-    TokenEncryption,
-)
+import rs_guard.config as conf  # the settings types, read as conf.GuardConfig, conf.Scope...
+
 from .errors import ConfigError
 from .settings import SETTINGS, comma_list, domain_issuer, unknown_message, unknown_names
 
@@ -86,13 +79,13 @@ def settings_from_resource_server(data: Mapping[str, Any]) -> dict[str, Any]:
         for item in scopes:
             if not isinstance(item, Mapping) or not isinstance(item.get("value"), str):
                 raise ConfigError("scopes", "each scope needs a string 'value'")
-            parsed.append(Scope(item["value"], str(item.get("description") or "")))
+            parsed.append(conf.Scope(item["value"], str(item.get("description") or "")))
         out["scopes"] = tuple(parsed)
     pop = data.get("proof_of_possession")
     if pop is not None:
         if not isinstance(pop, Mapping):
             raise ConfigError("proof_of_possession", "must be an object")
-        out["proof_of_possession"] = ProofOfPossession(
+        out["proof_of_possession"] = conf.ProofOfPossession(
             mechanism=pop.get("mechanism"),  # type: ignore[arg-type]  # validated there
             required=bool(_expect(pop, "required", bool, "proof_of_possession.required")),
             required_for=pop.get("required_for"),
@@ -104,7 +97,7 @@ def settings_from_resource_server(data: Mapping[str, Any]) -> dict[str, Any]:
         key = encryption.get("encryption_key") or {}
         if not isinstance(key, Mapping):
             raise ConfigError("token_encryption.encryption_key", "must be an object")
-        out["token_encryption"] = TokenEncryption(
+        out["token_encryption"] = conf.TokenEncryption(
             format=str(encryption.get("format", "compact-nested-jwe")),
             alg=str(key.get("alg", "RSA-OAEP-256")),
             kid=key.get("kid"),
@@ -121,7 +114,7 @@ def settings_from_resource_server(data: Mapping[str, Any]) -> dict[str, Any]:
             if entry is not None and not isinstance(entry, Mapping):
                 raise ConfigError(f"subject_type_authorization.{subject_kind}", "must be an object")
             policies[subject_kind] = entry.get("policy") if entry else None
-        out["subject_type_authorization"] = SubjectTypeAuthorization(**policies)
+        out["subject_type_authorization"] = conf.SubjectTypeAuthorization(**policies)
     return out
 
 
@@ -151,9 +144,9 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
             else:
                 out[target] = parsed
     if dpop:
-        out["dpop"] = DPoPOptions(**dpop)
+        out["dpop"] = conf.DPoPOptions(**dpop)
     if jwks:
-        out["jwks"] = JWKSOptions(**jwks)
+        out["jwks"] = conf.JWKSOptions(**jwks)
     _check_domain(env, out)
     return out
 
@@ -184,7 +177,7 @@ def read_resource_server_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     return settings_from_resource_server(data)
 
 
-def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> GuardConfig:
+def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> conf.GuardConfig:
     """The settings from ``RS_GUARD_CONFIG`` (if set), then the environment, then ``overrides``."""
     env = os.environ if environ is None else environ
     settings: dict[str, Any] = {}
@@ -195,20 +188,20 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> G
         # The environment names the scopes; the file may still describe them.
         described = {s.value: s.description for s in settings["scopes"]}
         from_env["scopes"] = tuple(
-            Scope(s.value, described.get(s.value, "")) for s in from_env["scopes"]
+            conf.Scope(s.value, described.get(s.value, "")) for s in from_env["scopes"]
         )
     settings.update(from_env)
     settings.update(overrides)
     return build_config(settings)
 
 
-def build_config(settings: dict[str, Any]) -> GuardConfig:
+def build_config(settings: dict[str, Any]) -> conf.GuardConfig:
     """A :class:`GuardConfig` from merged settings; decryption keys join ``token_encryption``."""
     settings = dict(settings)
     pems = settings.pop("decryption_keys", None)
     if pems:
-        encryption = settings.get("token_encryption") or TokenEncryption()
-        settings["token_encryption"] = TokenEncryption(
+        encryption = settings.get("token_encryption") or conf.TokenEncryption()
+        settings["token_encryption"] = conf.TokenEncryption(
             format=encryption.format,
             alg=encryption.alg,
             kid=encryption.kid,
@@ -228,6 +221,6 @@ def build_config(settings: dict[str, Any]) -> GuardConfig:
             )
             raise ConfigError(required, f"is required ({hint})")
     try:
-        return GuardConfig(**settings)
+        return conf.GuardConfig(**settings)
     except TypeError as exc:
         raise ConfigError("settings", str(exc)) from exc

@@ -201,7 +201,7 @@ def outcome_of(
     issuer, kid = peek(token)
     return Outcome(
         accepted=False,
-        reason=str(getattr(error, "reason", "refused")),
+        reason=getattr(error, "reason", Reason.REFUSED),
         status=int(getattr(error, "status_code", 401)),
         duration=duration,
         method=method,

@@ -43,8 +43,8 @@ from ..errors import InvalidDPoPProof, InvalidToken, UseDPoPNonce
 from ..extract import Credentials
 from ..reasons import Reason
 from ..token import AccessToken
-from . import ProofReplay
 from ._policy import binding_required, check_members
+from .base import ProofReplay
 from .htu import normalize_htu
 from .nonce import NonceIssuer
 from .thumbprint import access_token_hash, jwk_thumbprint

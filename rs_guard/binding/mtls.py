@@ -29,8 +29,8 @@ from ..errors import InvalidToken
 from ..extract import Credentials
 from ..reasons import Reason
 from ..token import AccessToken
-from . import ProofReplay
 from ._policy import binding_required, check_members
+from .base import ProofReplay
 from .certs import CertHeaderError, parse_cert_header, peer_is_trusted
 
 __all__ = ["MTLSBinding", "presented_cert_digest"]
