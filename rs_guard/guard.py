@@ -1,18 +1,20 @@
 """The guard: one request's credentials in, a verified token or an RFC 6750 error out.
 
 :meth:`GuardCore.authentication_flow` is the whole of it, with no I/O: a generator that
-yields what it needs from the outside and returns the :class:`AccessToken` (or raises
+yields what it needs from the outside and at last the :class:`AccessToken` (or raises
 the refusal), in the manner of :meth:`~rs_guard.jwks.KeySetState.refresh_flow`::
 
     extract_credentials -> token cache? -> precheck -> yield KeyWanted (cache or fetch)
                         -> signature -> binding (every request) -> yield ProofReplay
-                        -> AccessToken
+                        -> yield AccessToken
 
 It yields :class:`KeyWanted` ("the key of this issuer with this kid", answered with a
 :class:`~rs_guard.keys.VerificationKey`) and :class:`~rs_guard.binding.ProofReplay`
 ("remember this proof id", answered ``True`` when it was new). :class:`Guard` (threads)
 and :class:`AsyncGuard` (asyncio or trio) only drive it: they fetch keys and talk to
-the replay store, and throw what those raise back into the flow.
+the replay store, and throw what those raise back into the flow. The token is the
+flow's last yield, not its return value, and a driver then lets the flow end: the usual
+request (a cached token, no proof id) costs two generator steps and no exception.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Generator
-from typing import Generic, NamedTuple, TypeVar
+from typing import Generic, NamedTuple, TypeVar, Union
 
 import httpx
 
@@ -53,8 +55,13 @@ class KeyWanted(NamedTuple):
     kid: str | None
 
 
-#: The authentication flow: yields what it needs, returns the verified token.
-Flow = Generator["KeyWanted | ProofReplay", "VerificationKey | bool", AccessToken]
+#: What a driver sends back into a flow: the key, "was the proof id new", or the
+#: refusal that getting either raised (thrown into the flow at its ``yield``).
+Answer = Union["VerificationKey", bool, RSGuardError]
+#: The authentication flow: yields what it needs, and last the verified token.
+Flow = Generator[Union["KeyWanted", ProofReplay, AccessToken], Answer, None]
+#: The verification of a token alone: yields the key it needs, returns the token.
+KeyFlow = Generator["KeyWanted", Answer, AccessToken]
 
 
 ClientT = TypeVar("ClientT", bound="httpx.Client | httpx.AsyncClient")
@@ -123,6 +130,8 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
             if replay_store is not None
             else make_replay_store(config.replay_store, clock=clock)
         )
+        self._dpop = config.dpop_enabled
+        self._max_token_bytes = config.max_token_bytes
         self._timeout = httpx.Timeout(config.jwks.timeout)
         self._http: ClientT = http_client if http_client is not None else self._client(transport)
         self.jwks: dict[str, KeysT] = {
@@ -140,16 +149,13 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
     # -- the flow ------------------------------------------------------------------------
 
     def authentication_flow(self, ctx: RequestContext) -> Flow:
-        """Authenticate one request: yields :class:`KeyWanted` and ``ProofReplay``,
-        returns the verified token, or raises the complete refusal (logged and observed)."""
+        """Authenticate one request: yields :class:`KeyWanted` and ``ProofReplay`` and
+        last the verified token, or raises the complete refusal (logged and observed)."""
         credentials: Credentials | None = None
         started = time.perf_counter()
         try:
             credentials = extract_credentials(
-                ctx,
-                dpop=self.config.dpop_enabled,
-                max_token_bytes=self.config.max_token_bytes,
-                strict=False,
+                ctx, dpop=self._dpop, max_token_bytes=self._max_token_bytes, strict=False
             )
             token = self.token_cache.get(credentials.token)
             if token is None:
@@ -170,9 +176,9 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
             raise error.with_traceback(exc.__traceback__) from exc.__cause__
         if self.observers or wants_accepted():
             self._observe(ctx, started, credentials, token, None)
-        return token
+        yield token
 
-    def verification_flow(self, token: str, credentials: Credentials | None = None) -> Flow:
+    def verification_flow(self, token: str, credentials: Credentials | None = None) -> KeyFlow:
         """Verify a token alone (signature and claims): yields at most one :class:`KeyWanted`."""
         cached = self.token_cache.get(token) if credentials is None else None
         if cached is not None:
@@ -194,6 +200,11 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
         verified = self.policy.finish(unverified, key)
         self.token_cache.put(verified)
         return verified
+
+    def _verify_flow(self, token: str) -> Flow:
+        """:meth:`verification_flow` in the shape the drivers run: its token yielded last."""
+        verified = yield from self.verification_flow(token)
+        yield verified
 
     def _observe(
         self,
@@ -222,22 +233,11 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
         return all(state.keys() for state in self.key_sets.values())
 
 
-#: What a driver sends back into the flow: the key, "was the proof id new", or the
-#: refusal that getting either raised (thrown into the flow at its ``yield``).
-Answer = VerificationKey | bool | RSGuardError
-
-
-def _resume(flow: Flow, answer: Answer | None) -> KeyWanted | ProofReplay | AccessToken:
-    """Run ``flow`` (started with ``None``) up to its next need, or to its token."""
-    try:
-        if answer is None:
-            return next(flow)
-        if isinstance(answer, RSGuardError):
-            return flow.throw(answer)
-        return flow.send(answer)
-    except StopIteration as done:
-        token: AccessToken = done.value
-        return token
+def _resume(flow: Flow, answer: Answer) -> KeyWanted | ProofReplay | AccessToken:
+    """Send ``answer`` into ``flow`` (thrown, when it is a refusal): what it yields next."""
+    if isinstance(answer, RSGuardError):
+        return flow.throw(answer)
+    return flow.send(answer)
 
 
 class Guard(GuardCore[httpx.Client, httpx.BaseTransport, JWKSClient]):
@@ -255,12 +255,13 @@ class Guard(GuardCore[httpx.Client, httpx.BaseTransport, JWKSClient]):
 
     def verify(self, token: str) -> AccessToken:
         """Verify a token alone: signature and claims, no request and no binding check."""
-        return self._drive(self.verification_flow(token))
+        return self._drive(self._verify_flow(token))
 
     def _drive(self, flow: Flow) -> AccessToken:
-        step = _resume(flow, None)
+        step = next(flow)
         while not isinstance(step, AccessToken):
             step = _resume(flow, self._answer(step))
+        next(flow, None)  # the flow ends (returning None: no StopIteration is raised)
         return step
 
     def _answer(self, need: KeyWanted | ProofReplay) -> Answer:
@@ -300,12 +301,13 @@ class AsyncGuard(GuardCore[httpx.AsyncClient, httpx.AsyncBaseTransport, AsyncJWK
 
     async def verify(self, token: str) -> AccessToken:
         """:meth:`Guard.verify`, awaited."""
-        return await self._drive(self.verification_flow(token))
+        return await self._drive(self._verify_flow(token))
 
     async def _drive(self, flow: Flow) -> AccessToken:
-        step = _resume(flow, None)
+        step = next(flow)
         while not isinstance(step, AccessToken):
             step = _resume(flow, await self._answer(step))
+        next(flow, None)  # the flow ends (returning None: no StopIteration is raised)
         return step
 
     async def _answer(self, need: KeyWanted | ProofReplay) -> Answer:
