@@ -148,6 +148,11 @@ class KeySetState:
             return []
         return [*snapshot.by_kid.values(), *snapshot.without_kid]
 
+    def holds_kid(self, kid: str) -> bool:
+        """Whether the cached set has a key by this ``kid`` (names it may be logged by)."""
+        snapshot = self._keys
+        return snapshot is not None and kid in snapshot.by_kid
+
     def cached(self, kid: str | None) -> tuple[VerificationKey | None, bool]:
         """``(key, fresh)`` from the cache; ``(None, False)`` if the set has no such key."""
         snapshot = self._keys
