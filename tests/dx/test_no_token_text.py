@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -59,10 +59,10 @@ def marked_tokens(issuer: TokenIssuer) -> list[str]:
 
 
 @pytest.fixture
-def records(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
+def records(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.DEBUG)
     caplog.set_level(logging.DEBUG, logger="rs_guard")
-    yield caplog
+    return caplog
 
 
 def assert_no_marker(records: pytest.LogCaptureFixture, answers: list[str]) -> None:
@@ -109,9 +109,11 @@ def test_the_guard_logs_and_answers_no_token_text(
     # Our own values are still named: the issuer of the forged-kid token, the kid of the
     # forged-issuer token (the key is held after warm()).
     assert seen[1].issuer == issuer.issuer
-    assert seen[1].kid is not None and seen[1].kid.startswith("unknown #")
+    assert seen[1].kid is not None
+    assert seen[1].kid.startswith("unknown #")
     assert seen[0].kid == issuer.current.kid
-    assert seen[0].issuer is not None and seen[0].issuer.startswith("unknown #")
+    assert seen[0].issuer is not None
+    assert seen[0].issuer.startswith("unknown #")
     # The same forged value gets the same stand-in (an operator can follow it).
     assert seen[0].issuer == guard_outcome_issuer(issuer, clock)
 

@@ -226,7 +226,8 @@ def test_record_refusal_reports_a_route_decision(
     assert any("insufficient_scope (403)" in r.getMessage() for r in caplog.records)
     # A raw token string is unverified: its values are stand-ins, never its text.
     record_refusal(InsufficientScope("x", required=["w"]), token=issuer.mint(scopes=["r"]))
-    assert seen[1].issuer is not None and seen[1].issuer.startswith("unknown #")
+    assert seen[1].issuer is not None
+    assert seen[1].issuer.startswith("unknown #")
 
 
 @pytest.mark.parametrize(
