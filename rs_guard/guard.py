@@ -224,6 +224,7 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
                 duration=time.perf_counter() - started,
                 verified_issuer=token.issuer if token is not None else None,
                 verified_kid=token.kid if token is not None else None,
+                known=self.is_own,
             ),
             self.observers,
         )
@@ -231,6 +232,13 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
     def warmed(self) -> bool:
         """Whether every issuer's keys are at hand (after :meth:`Guard.warm`)."""
         return all(state.keys() for state in self.key_sets.values())
+
+    def is_own(self, what: str, value: str) -> bool:
+        """Whether ``value`` is this API's own ``"issuer"`` (configured) or ``"kid"`` (of a
+        key the guard holds): only such values of a refused token are named in logs."""
+        if what == "issuer":
+            return value in self.policy.issuers
+        return what == "kid" and any(s.holds_kid(value) for s in self.key_sets.values())
 
 
 def _resume(flow: Flow, answer: Answer) -> KeyWanted | ProofReplay | AccessToken:
