@@ -276,12 +276,22 @@ class GuardConfig:
     #: Management API metadata, kept for diagnostics.
     name: str | None = None
     resource_server_id: str | None = None
+    # -- newground (issue 15): RFC 9728 metadata and RFC 9396 types -------------------
+    #: Serve RFC 9728 protected-resource metadata and name it in every challenge.
+    resource_metadata: bool = False
+    #: ``authorization_details`` types the API accepts (RFC 9396), from the Management
+    #: API; ``None`` when unknown (then routes' types are not checked at start-up).
+    authorization_details: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self._check_identity()
         self._check_algorithm()
         self._check_tokens()
         self._check_transport()
+        if self.resource_metadata:  # newground: RFC 9728 §1.2 identifier rules
+            from .metadata import check_resource_identifier
+
+            check_resource_identifier(self.audience)
 
     # -- validation ---------------------------------------------------------------
 

@@ -58,6 +58,8 @@ class RSGuardError(Exception):
     #: The scheme the client used (``Bearer`` or ``DPoP``), set by the guard when known,
     #: so that the challenge carrying the error is the one the client tried.
     scheme: str | None = None
+    #: More auth-params for the challenge that carries the error (newground: RFC 9470 §3).
+    challenge_params: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, description: str, *, reason: str | None = None) -> None:
         super().__init__(description)
@@ -155,6 +157,8 @@ class Challenge:
     bearer: bool = True
     dpop: bool = False
     dpop_algs: tuple[str, ...] = ()
+    #: Absolute URL of the RFC 9728 metadata, sent as ``resource_metadata`` (§5.1).
+    resource_metadata: str | None = None
 
 
 def _quote(value: str) -> str:
@@ -192,11 +196,14 @@ def _challenges(exc: RSGuardError, challenge: Challenge) -> list[str]:
                 pairs.append(("scope", " ".join(exc.required)))
             else:
                 pairs.append(("error_description", exc.description))
+            pairs += exc.challenge_params
             pairs += extra
         elif scheme == "Bearer":
             pairs = [("realm", challenge.realm)]
         else:
             pairs = extra
+        if challenge.resource_metadata:  # RFC 9728 §5.1, on every scheme's challenge
+            pairs = [*pairs, ("resource_metadata", challenge.resource_metadata)]
         out.append(f"{scheme} {_params(pairs)}" if pairs else scheme)
     return out
 

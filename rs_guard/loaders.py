@@ -37,7 +37,6 @@ AUTHORIZATION_SERVER_ONLY = (
     "allow_online_access",
     "skip_consent_for_verifiable_first_party_clients",
     "consent_policy",
-    "authorization_details",
     "authorization_policy",
     "is_system",
     "client_id",
@@ -108,6 +107,10 @@ def settings_from_resource_server(data: Mapping[str, Any]) -> dict[str, Any]:
             name=key.get("name"),
             public_key_pem=key.get("pem"),
         )
+    if (details := data.get("authorization_details")) is not None:  # newground: RFC 9396
+        from .rar import declared_types
+
+        out["authorization_details"] = declared_types(details)
     subject = data.get("subject_type_authorization")
     if subject is not None:
         if not isinstance(subject, Mapping):
@@ -181,6 +184,8 @@ def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any
             out[target] = value.strip()
     if (value := get("RS_GUARD_DISCOVERY")) is not None:
         out["discovery"] = _bool("RS_GUARD_DISCOVERY", value)
+    if (value := get("RS_GUARD_RESOURCE_METADATA")) is not None:  # newground: RFC 9728
+        out["resource_metadata"] = _bool("RS_GUARD_RESOURCE_METADATA", value)
     if (value := get("RS_GUARD_LEEWAY")) is not None:
         out["leeway"] = _number("RS_GUARD_LEEWAY", value, float)
     if (value := get("RS_GUARD_TOKEN_CACHE")) is not None:

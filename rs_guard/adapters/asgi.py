@@ -40,6 +40,8 @@ from ..context import RequestContext
 from ..errors import MissingCredentials, RSGuardError
 from ..guard import AsyncGuard
 from ..loaders import load_config
+from ..metadata import endpoint_for
+from ..rar import check_declared_types
 from ..token import AccessToken
 from ..urls import request_url
 from ._common import (
@@ -317,6 +319,7 @@ class RSGuardMiddleware:
         # Bound once: the hot path reads locals, not attribute chains.
         self._exact = self.public_paths.exact
         self._prefixes = self.public_paths.prefixes
+        self._metadata = endpoint_for(self.config)  # newground: RFC 9728 document
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -328,6 +331,12 @@ class RSGuardMiddleware:
             return
         scope[STATE_KEY] = self._state
         path = scope["path"]
+        if self._metadata is not None and path == self._metadata.path and kind == "http":
+            status, headers, body = self._metadata.answer(scope["method"])  # newground
+            raw = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in headers]
+            await send({"type": "http.response.start", "status": status, "headers": raw})
+            await send({"type": "http.response.body", "body": body})
+            return
         guard = self.guard
         progress: _WebSocketProgress | None = None
         if kind == "websocket":  # to answer a refusal raised by the app mid-handshake
@@ -401,6 +410,7 @@ class RSGuardMiddleware:
         """Check the routes' scopes (if asked), then warm the keys without blocking start."""
         if self.check_scopes:
             check_route_scopes(app if app is not None else self.app, self.config)
+        check_route_details(app if app is not None else self.app, self.config)  # newground
         if self.guard.key_sets:
             self._warming = asyncio.get_running_loop().create_task(self.guard.warm())
             done, _ = await asyncio.wait({self._warming}, timeout=self.warm_timeout)
@@ -479,3 +489,12 @@ def check_route_scopes(app: Any, config: GuardConfig) -> None:
     """
     for where, scopes in app_route_scopes(app):
         check_defined_scopes(scopes, config, where)
+
+
+def check_route_details(app: Any, config: GuardConfig) -> None:
+    """newground: refuse a route requiring an ``authorization_details`` type the API does
+    not declare (RFC 9396; skipped when the settings do not list the API's types)."""
+    for route in _routes(app):
+        found = getattr(getattr(route, "endpoint", None), REQUIREMENTS_ATTR, None)
+        if isinstance(found, RouteRequirements):
+            check_declared_types(found, config, f"route {getattr(route, 'path', route)!r}")

@@ -49,6 +49,7 @@ from ..guard import AsyncGuard
 from ..loaders import load_config
 from ..observability import record_refusal
 from ..requirements import Requirement, all_of
+from ..route_checks import route_checks
 from ..token import AccessToken
 from ._common import TOKEN_KEY, build_requirements, error_response
 from .asgi import STATE_KEY, GuardState, RSGuardMiddleware, request_context
@@ -174,6 +175,9 @@ class RSGuard(SecurityBase):
         any_of: Iterable[str] = (),
         permissions: Iterable[str] = (),
         checks: Iterable[Requirement] = (),
+        acr_values: Iterable[str] | None = None,
+        max_age: int | None = None,
+        authorization_details: Any = None,
     ) -> Callable[[F], F]:
         """Like :func:`rs_guard.adapters.starlette.requires`, through this dependency.
 
@@ -183,8 +187,11 @@ class RSGuard(SecurityBase):
         """
         if len(scopes) == 1 and callable(scopes[0]) and not isinstance(scopes[0], Requirement):
             raise TypeError("write @auth.requires('scope', ...) with parentheses")
+        extra = route_checks(  # newground: the RFC 9470 / RFC 9396 keywords as checks
+            acr_values=acr_values, max_age=max_age, authorization_details=authorization_details
+        )
         route_requirements = build_requirements(
-            scopes, any_scopes=any_of, permission_names=permissions, checks=checks
+            scopes, any_scopes=any_of, permission_names=permissions, checks=(*checks, *extra)
         )
         declared = [s for s in scopes if isinstance(s, str)]
 

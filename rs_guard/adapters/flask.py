@@ -47,7 +47,10 @@ from ..config import GuardConfig
 from ..errors import ConfigError, RSGuardError
 from ..guard import Guard
 from ..loaders import load_config, settings_from_env
+from ..metadata import MetadataEndpoint, endpoint_for
+from ..rar import check_declared_types
 from ..requirements import Requirement
+from ..route_checks import route_checks
 from ..token import AccessToken
 from ._common import (
     REQUIREMENTS_ATTR,
@@ -151,6 +154,10 @@ def _view_requirements(view: Callable[..., Any]) -> RouteRequirements | None:
 
 
 def _check_views(app: Flask, state: _AppState) -> None:
+    for endpoint, view in app.view_functions.items():  # newground: RFC 9396 types declared
+        found = _view_requirements(view)
+        if found is not None:
+            check_declared_types(found, state.guard.config, f"view {endpoint!r}")
     if not state.check_scopes:
         return
     for endpoint, view in app.view_functions.items():
@@ -210,6 +217,13 @@ class RSGuard:
             raise
         app.extensions[EXTENSION_KEY] = state
         app.register_error_handler(RSGuardError, self._handle_error)
+        metadata = endpoint_for(guard.config)  # newground: RFC 9728 document, public
+        if metadata is not None:
+            app.add_url_rule(
+                metadata.path,
+                endpoint="rs_guard_resource_metadata",
+                view_func=lambda: Response(*_metadata_parts(metadata)),
+            )
 
         def check_scopes_once() -> None:
             if not state.scopes_checked:
@@ -242,9 +256,9 @@ class RSGuard:
 
     # -- decorators bound to this extension ----------------------------------------------
 
-    def require(self, *scopes: str | Requirement) -> Callable[[F], F]:
+    def require(self, *scopes: str | Requirement, **extra: Any) -> Callable[[F], F]:
         """:func:`require`, with the scope check at decoration when bound to an app."""
-        return self._bound(require(*scopes))
+        return self._bound(require(*scopes, **extra))
 
     def require_any(self, *scopes: str) -> Callable[[F], F]:
         """:func:`require_any`, with the scope check at decoration when bound to an app."""
@@ -264,6 +278,11 @@ class RSGuard:
             return wrapped
 
         return apply
+
+
+def _metadata_parts(metadata: MetadataEndpoint) -> tuple[bytes, str, list[tuple[str, str]]]:
+    status, headers, body = metadata.answer(request.method)
+    return body, status_line(status), headers
 
 
 def default_error_response(exc: RSGuardError) -> Response:
@@ -317,14 +336,23 @@ def _no_bare_use(args: Iterable[object], name: str) -> None:
             raise TypeError(f"use @{name}(...) with parentheses: @{name}() or @{name}('scope')")
 
 
-def require(*scopes: str | Requirement) -> Callable[[F], F]:
+def require(
+    *scopes: str | Requirement,
+    acr_values: Iterable[str] | None = None,
+    max_age: int | None = None,
+    authorization_details: Any = None,
+) -> Callable[[F], F]:
     """A valid token is required, granting every scope named (``require()``: any token).
 
     :class:`~rs_guard.requirements.Requirement` objects (``claim_equals(...)``,
     ``any_of(...)``, ``clients_only``) may be mixed with scope names.
+    ``acr_values``/``max_age``: step-up (RFC 9470); ``authorization_details``: RAR (RFC 9396).
     """
     _no_bare_use(scopes, "require")
-    return _protect(build_requirements(scopes))
+    checks = route_checks(  # newground: RFC 9470 / RFC 9396 keywords
+        acr_values=acr_values, max_age=max_age, authorization_details=authorization_details
+    )
+    return _protect(build_requirements(scopes, checks=checks))
 
 
 def require_any(*scopes: str) -> Callable[[F], F]:

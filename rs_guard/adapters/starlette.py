@@ -33,6 +33,7 @@ from typing import Any, TypeVar, cast
 from starlette.requests import HTTPConnection
 
 from ..requirements import Requirement
+from ..route_checks import route_checks
 from ..token import AccessToken
 from ._common import REQUIREMENTS_ATTR, TOKEN_KEY, RouteRequirements, build_requirements
 from ._common import require_token as _require_token
@@ -133,12 +134,21 @@ def requires(
     any_of: Iterable[str] = (),
     permissions: Iterable[str] = (),
     checks: Iterable[Requirement] = (),
+    acr_values: Iterable[str] | None = None,
+    max_age: int | None = None,
+    authorization_details: Any = None,
 ) -> Callable[[F], F]:
-    """Protect an endpoint: plain strings are all required; any rs_guard Requirement too."""
+    """Protect an endpoint: plain strings are all required; any rs_guard Requirement too.
+
+    ``acr_values``/``max_age``: step-up (RFC 9470); ``authorization_details``: RAR (RFC 9396).
+    """
     if len(scopes) == 1 and callable(scopes[0]) and not isinstance(scopes[0], Requirement):
         raise TypeError("write @requires('scope', ...) with parentheses and scope names")
+    extra = route_checks(  # newground: the RFC 9470 / RFC 9396 keywords as checks
+        acr_values=acr_values, max_age=max_age, authorization_details=authorization_details
+    )
     route_requirements = build_requirements(
-        scopes, any_scopes=any_of, permission_names=permissions, checks=checks
+        scopes, any_scopes=any_of, permission_names=permissions, checks=(*checks, *extra)
     )
 
     def decorator(func: F) -> F:

@@ -30,6 +30,7 @@ from ..config import GuardConfig
 from ..context import RequestContext
 from ..errors import MissingCredentials, RSGuardError
 from ..guard import Guard
+from ..metadata import endpoint_for
 from ..token import AccessToken
 from ..urls import request_url
 from ._common import TOKEN_KEY, PublicPaths, error_response, status_line
@@ -162,8 +163,13 @@ class RSGuardWSGIMiddleware:
         self.config = guard.config
         self.public_paths = PublicPaths(public_paths)
         self.allow_anonymous = allow_anonymous
+        self._metadata = endpoint_for(self.config)  # newground: RFC 9728 document
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if self._metadata is not None and environ.get("PATH_INFO") == self._metadata.path:
+            status, headers, body = self._metadata.answer(str(environ.get("REQUEST_METHOD")))
+            start_response(status_line(status), headers)  # newground: RFC 9728 document
+            return [body]
         if self.public_paths and _wsgi_str(environ.get("PATH_INFO") or "") in self.public_paths:
             return self.app(environ, start_response)
         try:
