@@ -96,9 +96,11 @@ def metadata_document(config: GuardConfig) -> dict[str, Any]:
         document["authorization_details_types_supported"] = list(config.authorization_details)
     if config.dpop_enabled:
         pop = config.proof_of_possession
-        document["dpop_signing_alg_values_supported"] = list(config.dpop.algorithms)
-        document["dpop_bound_access_tokens_required"] = bool(
-            pop is not None and (pop.required or pop.required_for == "all_clients")
+        document.update(  # RFC 9728 §2: the DPoP members
+            dpop_signing_alg_values_supported=list(config.dpop.algorithms),
+            dpop_bound_access_tokens_required=bool(
+                pop is not None and (pop.required or pop.required_for == "all_clients")
+            ),
         )
     if config.mtls_enabled:
         document["tls_client_certificate_bound_access_tokens"] = True

@@ -2,7 +2,7 @@
 
 A route may require that the authentication event behind the token used one of some
 authentication context classes (``acr_values``) and/or happened at most ``max_age``
-seconds ago. The token says so in its ``acr`` and ``auth_time`` claims (RFC 9470 §5,
+seconds ago. The token says so in its ``acr`` and ``auth_time`` claims (RFC 9470 §6.1,
 RFC 9068 §2.2.1). A token that does not meet them is refused with 401
 ``insufficient_user_authentication`` and the requirements in the challenge (§3)::
 

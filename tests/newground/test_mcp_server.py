@@ -90,9 +90,12 @@ async def _session(url: str, token: str | None, seen: list[httpx2.Response], wor
 
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     timeout = httpx2.Timeout(20.0)
-    async with httpx2.AsyncClient(
-        headers=headers, timeout=timeout, event_hooks={"response": [record]}
-    ) as http, Client(streamable_http_client(url, http_client=http)) as client:
+    async with (
+        httpx2.AsyncClient(
+            headers=headers, timeout=timeout, event_hooks={"response": [record]}
+        ) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
         return await work(client)
 
 
