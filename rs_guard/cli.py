@@ -89,6 +89,9 @@ def build_parser() -> argparse.ArgumentParser:
         "out of the shell history and the process list",
     )
     _settings_arguments(inspect)
+    from .route_report import add_route_arguments  # newground: --scope, --acr-values, ...
+
+    add_route_arguments(inspect)
 
     check = sub.add_parser(
         "check-config",
@@ -143,7 +146,8 @@ def _inspect(
     clock: Callable[[], float],
     transport: httpx.BaseTransport | None,
 ) -> int:
-    from .diagnose import decode_unverified, explain, times_of
+    from .diagnose import decode_unverified, times_of
+    from .route_report import explain_with_route
 
     token = _read_token(args.token, stdin)
     if not token:
@@ -176,7 +180,11 @@ def _inspect(
                 "(use --config, RS_GUARD_* or --issuer/--audience)\n"
             )
         return EXIT_OK
-    explanation = explain(token, config, clock=clock, transport=transport)
+    try:  # newground: the route's requirements too, when given (rs_guard.route_report)
+        explanation = explain_with_route(token, config, args, clock=clock, transport=transport)
+    except ValueError as exc:
+        err.write(f"rs-guard inspect: {exc}\n")
+        return EXIT_USAGE
     if args.json:
         _print_json(explanation.to_dict(), out)
     else:
