@@ -1,4 +1,4 @@
-"""The ``rs-guard`` command line: ``demo``, ``inspect``, ``check-config``.
+"""The ``rs-guard`` command line: ``demo``, ``inspect``, ``check-config``, ``settings``.
 
 Exit codes follow the usual convention: 0 when all is well (the token is accepted, the
 settings work, the demo behaved), 1 when something was refused or failed, 2 for a usage
@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
@@ -21,6 +21,9 @@ from . import __version__
 from ._jose import JOSEError
 from .errors import ConfigError
 from .loaders import load_config
+
+if TYPE_CHECKING:
+    from .requirements import Requirement
 
 __all__ = ["main"]
 
@@ -88,10 +91,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="the token, or - (the default) to read it from standard input, which keeps it "
         "out of the shell history and the process list",
     )
+    inspect.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="a scope the route requires (repeat it, or separate scopes with spaces); "
+        "the verdict then includes the route's check",
+    )
+    inspect.add_argument(
+        "--acr-values",
+        action="append",
+        default=[],
+        metavar="ACR",
+        help="an acr value the route accepts (step-up, RFC 9470; repeat it, or separate "
+        "values with spaces): the acr check",
+    )
+    inspect.add_argument(
+        "--max-age",
+        type=int,
+        metavar="SECONDS",
+        help="how recent the user's authentication must be (RFC 9470): the auth_time check, "
+        "with the configured leeway",
+    )
+    inspect.add_argument(
+        "--authorization-details",
+        metavar="JSON",
+        help='the authorization_details the route requires (RFC 9396): {"type": ...} or a '
+        "list of them",
+    )
     _settings_arguments(inspect)
-    from .route_report import add_route_arguments  # newground: --scope, --acr-values, ...
-
-    add_route_arguments(inspect)
 
     check = sub.add_parser(
         "check-config",
@@ -100,6 +129,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and report the keys, algorithms and cache headers found.",
     )
     _settings_arguments(check)
+
+    table = sub.add_parser(
+        "settings",
+        help="list the RS_GUARD_* settings and which of them are set",
+        description="Every RS_GUARD_* setting with its GuardConfig field, default and meaning; "
+        "the ones set in the environment are marked (their values are never printed).",
+    )
+    table.add_argument(
+        "--markdown", action="store_true", help="the reference table of docs/settings.md"
+    )
     return parser
 
 
@@ -146,8 +185,8 @@ def _inspect(
     clock: Callable[[], float],
     transport: httpx.BaseTransport | None,
 ) -> int:
-    from .diagnose import decode_unverified, times_of
-    from .route_report import explain_with_route
+    from .diagnose import decode_unverified, explain, times_of
+    from .hints import opaque_token_hint
 
     token = _read_token(args.token, stdin)
     if not token:
@@ -165,10 +204,15 @@ def _inspect(
         try:
             header, claims = decode_unverified(token)
         except JOSEError as exc:
+            hint = opaque_token_hint(token, None)
             if args.json:
-                _print_json({"error": f"not a compact JWS: {exc}"}, out)
+                _print_json(
+                    {"error": f"not a compact JWS: {exc}", "hints": [hint] if hint else []}, out
+                )
             else:
                 out.write(f"not a compact JWS: {exc}\n")
+                if hint:
+                    out.write(f"hint: {hint}\n")
             return EXIT_FAILED
         data = {"header": header, "claims": claims, "times": times_of(claims, now), "checks": []}
         if args.json:
@@ -180,11 +224,15 @@ def _inspect(
                 "(use --config, RS_GUARD_* or --issuer/--audience)\n"
             )
         return EXIT_OK
-    try:  # newground: the route's requirements too, when given (rs_guard.route_report)
-        explanation = explain_with_route(token, config, args, clock=clock, transport=transport)
+    scopes = [name for value in args.scope for name in value.split(" ") if name]
+    try:
+        route = _route(args)
     except ValueError as exc:
         err.write(f"rs-guard inspect: {exc}\n")
         return EXIT_USAGE
+    explanation = explain(
+        token, config, clock=clock, transport=transport, required_scopes=scopes, route=route
+    )
     if args.json:
         _print_json(explanation.to_dict(), out)
     else:
@@ -199,11 +247,19 @@ def _inspect(
                 f"  {_MARK.get(check.status, check.status)} {check.name:<{width}}  "
                 f"{check.detail}{reason}\n"
             )
+            if check.status == "fail" and check.expected is not None:
+                pad = " " * (width + 9)
+                out.write(f"{pad}expected: {check.expected}\n{pad}actual:   {check.actual}\n")
         out.write("\n")
+        for hint in explanation.hints:
+            out.write(f"hint: {hint}\n")
         if explanation.accepted:
-            out.write(
-                "verdict: ACCEPTED (signature and claims; route scopes are checked per route)\n"
+            checked = (
+                "and the route's requirements"
+                if route
+                else ("and the route's scopes" if scopes else "route scopes: give --scope")
             )
+            out.write(f"verdict: ACCEPTED (signature and claims; {checked})\n")
         else:
             error = explanation.error
             assert error is not None
@@ -213,6 +269,26 @@ def _inspect(
                 f"{error.description}\n"
             )
     return EXIT_OK if explanation.accepted else EXIT_FAILED
+
+
+def _route(args: argparse.Namespace) -> tuple[Requirement, ...]:
+    """The route's step-up and RAR requirements, built as the route decorators build them
+    (:func:`rs_guard.route_checks.route_checks`); ``ValueError`` when malformed."""
+    from .route_checks import route_checks
+
+    acr_values = [value for given in args.acr_values for value in given.split(" ") if value]
+    details: Any = None
+    if args.authorization_details is not None:
+        try:
+            details = json.loads(args.authorization_details)
+        except ValueError as exc:
+            raise ValueError(f"--authorization-details is not JSON: {exc}") from None
+    try:
+        return route_checks(
+            acr_values=acr_values or None, max_age=args.max_age, authorization_details=details
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _print_decoded(
@@ -296,7 +372,24 @@ def main(
             return EXIT_FAILED
     if args.command == "inspect":
         return _inspect(args, env, out, err, stdin or sys.stdin, clock, transport)
+    if args.command == "settings":
+        return _settings(args, env, out)
     return _check_config(args, env, out, err, transport)
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from .settings import SETTINGS, markdown_table, unknown_message, unknown_names
+
+    if args.markdown:
+        out.write(markdown_table())
+        return EXIT_OK
+    for setting in SETTINGS:
+        mark = "set" if env.get(setting.name) else "   "
+        out.write(f"{mark} {setting.name}  ({setting.field}; default {setting.default})\n")
+        out.write(f"      {setting.doc}\n")
+    for name in unknown_names(env):
+        out.write(f"??? {name} {unknown_message(name)}\n")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

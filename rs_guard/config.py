@@ -11,8 +11,9 @@ API's JSON and from ``RS_GUARD_*`` environment variables. A bad value raises
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -30,7 +31,10 @@ __all__ = [
     "SubjectTypeAuthorization",
     "TokenEncryption",
     "is_loopback_host",
+    "redact_url",
 ]
+
+logger = logging.getLogger("rs_guard.config")
 
 #: Algorithms an API may be configured with. Auth0 offers HS256, RS256, RS512 and PS256;
 #: ES256 and EdDSA serve other issuers. ``none`` is never among them (RFC 8725 §3.1).
@@ -43,6 +47,10 @@ DIALECTS = frozenset(
 DEFAULT_DPOP_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")
 SUBJECT_POLICIES = frozenset({"allow_all", "deny_all", "require_client_grant"})
 MAX_TOKEN_LIFETIME = 2_592_000  # 30 days: the Management API's own ceiling
+#: RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes).
+HS256_MIN_KEY_BYTES = 32
+#: Hosts of Auth0 tenants (``TENANT.auth0.com``, ``TENANT.eu.auth0.com``, ...).
+_AUTH0_SUFFIX = ".auth0.com"
 
 Mechanism = Literal["mtls", "dpop"]
 RequiredFor = Literal["public_clients", "all_clients"]
@@ -59,6 +67,17 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo (a password) replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _is_int(value: object) -> bool:
@@ -276,8 +295,8 @@ class GuardConfig:
     #: Management API metadata, kept for diagnostics.
     name: str | None = None
     resource_server_id: str | None = None
-    # -- newground (issue 15): RFC 9728 metadata and RFC 9396 types -------------------
-    #: Serve RFC 9728 protected-resource metadata and name it in every challenge.
+    #: Serve RFC 9728 protected-resource metadata and name it in every challenge
+    #: (:mod:`rs_guard.metadata`); the identifier must then be an ``https`` URL.
     resource_metadata: bool = False
     #: ``authorization_details`` types the API accepts (RFC 9396), from the Management
     #: API; ``None`` when unknown (then routes' types are not checked at start-up).
@@ -288,10 +307,22 @@ class GuardConfig:
         self._check_algorithm()
         self._check_tokens()
         self._check_transport()
-        if self.resource_metadata:  # newground: RFC 9728 §1.2 identifier rules
-            from .metadata import check_resource_identifier
+        self._check_resource()
+        for warning in self.warnings():
+            logger.warning("rs_guard settings: %s", warning)
 
-            check_resource_identifier(self.audience)
+    def __repr__(self) -> str:
+        # Secrets have repr=False; the replay store URL is shown without its password.
+        shown = []
+        for item in fields(self):
+            if item.repr:
+                value = getattr(self, item.name)
+                if item.name == "replay_store":
+                    value = redact_url(value)
+                shown.append(f"{item.name}={value!r}")
+        return f"GuardConfig({', '.join(shown)})"
+
+    __str__ = __repr__
 
     # -- validation ---------------------------------------------------------------
 
@@ -378,6 +409,44 @@ class GuardConfig:
             ("redis://", "rediss://", "unix://")
         ):
             raise ConfigError("replay_store", "must be 'memory' or a redis:// URL")
+
+    def _check_resource(self) -> None:
+        """With ``resource_metadata``, the identifier is the resource identifier of RFC 9728
+        §1.2: an ``https`` URL (``http`` only on a loopback host), no query, no fragment;
+        the document's URL (§3.1) and the challenges' ``resource_metadata`` (§5.1) are
+        built from it."""
+        if not self.resource_metadata:
+            return
+        url = self.audience
+        why = "with resource_metadata on, the identifier is the resource's URL (RFC 9728 §1.2)"
+        try:
+            check_url("audience", url)
+        except ConfigError as exc:
+            detail = str(exc).removeprefix("audience: ")
+            raise ConfigError("audience", f"{detail}; {why}") from None
+        if "?" in url or "#" in url:
+            raise ConfigError("audience", f"must have no query or fragment: {url!r}; {why}")
+
+    def warnings(self) -> list[str]:
+        """Settings that are valid but probably not what was meant (logged when built)."""
+        found = []
+        for issuer in self.issuers:
+            host = (urlsplit(issuer).hostname or "").lower()
+            if host.endswith(_AUTH0_SUFFIX) and issuer != f"https://{host}/":
+                found.append(
+                    f"the issuer {issuer!r} looks like an Auth0 tenant, whose tokens carry "
+                    f"iss 'https://{host}/' (with the trailing slash); iss is compared "
+                    "exactly, so every token would be refused as wrong_issuer"
+                )
+        secret = self.signing_secret
+        if self.algorithm == "HS256" and secret is not None:
+            size = len(secret.encode())
+            if size < HS256_MIN_KEY_BYTES:
+                found.append(
+                    f"the HS256 signing secret is {size} bytes; RFC 7518 §3.2 wants at least "
+                    f"{HS256_MIN_KEY_BYTES} bytes"
+                )
+        return found
 
     # -- derived values -----------------------------------------------------------
 

@@ -12,7 +12,12 @@ words for the client and never contains the token::
     │   └── InvalidDPoPProof      401 invalid_dpop_proof (RFC 9449 §7.1)
     │       └── UseDPoPNonce      401 use_dpop_nonce (RFC 9449 §9)
     ├── InsufficientScope         403 insufficient_scope, scope="..."
-    └── KeysUnavailable           503, Retry-After: the keys cannot be had (a server fault)
+    ├── InsufficientUserAuthentication
+    │                             401 insufficient_user_authentication, acr_values="...",
+    │                                 max_age="..." (RFC 9470 §3: step-up)
+    └── ServiceUnavailable        503, Retry-After, no challenge: a server fault
+        ├── KeysUnavailable           the keys cannot be had (issuer down, nothing cached)
+        └── ReplayStoreUnavailable    DPoP proof ids cannot be remembered (store full or down)
 
     ConfigError (ValueError)      bad settings, raised when the settings are built
 
@@ -30,12 +35,15 @@ __all__ = [
     "Challenge",
     "ConfigError",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidDPoPProof",
     "InvalidRequest",
     "InvalidToken",
     "KeysUnavailable",
     "MissingCredentials",
     "RSGuardError",
+    "ReplayStoreUnavailable",
+    "ServiceUnavailable",
     "UseDPoPNonce",
     "render_error",
 ]
@@ -58,7 +66,7 @@ class RSGuardError(Exception):
     #: The scheme the client used (``Bearer`` or ``DPoP``), set by the guard when known,
     #: so that the challenge carrying the error is the one the client tried.
     scheme: str | None = None
-    #: More auth-params for the challenge that carries the error (newground: RFC 9470 §3).
+    #: More auth-params for the challenge that carries the error (RFC 9470 §3: step-up).
     challenge_params: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, description: str, *, reason: str | None = None) -> None:
@@ -131,18 +139,68 @@ class InsufficientScope(RSGuardError):
         self.required = tuple(required)
 
 
-class KeysUnavailable(RSGuardError):
-    """No usable verification key could be had: the issuer is down and nothing is cached."""
+class InsufficientUserAuthentication(RSGuardError):
+    """The user's authentication behind the token does not meet the route's step-up
+    requirements (:mod:`rs_guard.stepup`).
+
+    401 ``insufficient_user_authentication`` (RFC 9470 §3), with the route's
+    ``acr_values`` and ``max_age`` as auth-params of the challenge, so the client can ask
+    the authorization server for a new token that meets them.
+    """
+
+    status_code = 401
+    error = "insufficient_user_authentication"
+    reason = "insufficient_user_authentication"
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        acr_values: Iterable[str] = (),
+        max_age: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(description, reason=reason)
+        self.acr_values = tuple(acr_values)
+        self.max_age = max_age
+        params: list[tuple[str, str]] = []
+        if self.acr_values:
+            params.append(("acr_values", " ".join(self.acr_values)))
+        if max_age is not None:
+            params.append(("max_age", str(max_age)))
+        self.challenge_params = tuple(params)
+
+
+class ServiceUnavailable(RSGuardError):
+    """rs_guard cannot decide about the request now (a server fault, not the client's).
+
+    Answered 503 with ``Retry-After`` (seconds) and no challenge: the client's
+    credentials were not judged, so there is nothing to tell it about them.
+    """
 
     status_code = 503
     error = "temporarily_unavailable"
-    reason = "keys_unavailable"
+    reason = "service_unavailable"
 
     def __init__(
         self, description: str, *, retry_after: int = 30, reason: str | None = None
     ) -> None:
         super().__init__(description, reason=reason)
         self.retry_after = max(1, int(retry_after))
+
+
+class KeysUnavailable(ServiceUnavailable):
+    """No usable verification key could be had: the issuer is down and nothing is cached."""
+
+    reason = "keys_unavailable"
+
+
+class ReplayStoreUnavailable(ServiceUnavailable):
+    """DPoP proof ids cannot be remembered: the memory store is full of unexpired ids, or
+    Redis cannot be reached. The proof is refused rather than accepted unchecked (fail
+    closed, RFC 9449 §11.1)."""
+
+    reason = "replay_store_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +283,7 @@ def render_error(
     if exc.error is not None:
         body["error"] = exc.error
     body["error_description"] = exc.description
-    if isinstance(exc, KeysUnavailable):
+    if isinstance(exc, ServiceUnavailable):
         headers.append(("retry-after", str(exc.retry_after)))
     else:
         values = _challenges(exc, challenge)

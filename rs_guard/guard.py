@@ -67,7 +67,7 @@ class _GuardCore:
             bearer=not dpop_only,
             dpop=config.dpop_enabled,
             dpop_algs=config.dpop.algorithms if config.dpop_enabled else (),
-            # newground: RFC 9728 §5.1, built from the identifier only
+            # RFC 9728 §5.1: the document URL, built from the identifier only
             resource_metadata=metadata_url(config.audience) if config.resource_metadata else None,
         )
         self.binding: Binding = binding or make_binding(config, clock)
@@ -92,7 +92,7 @@ class _GuardCore:
                     discovery=config.discovery,
                     options=config.jwks,
                     clock=clock,
-                    on_keys_removed=self.token_cache.clear,
+                    on_keys_changed=self.token_cache.forget,
                 )
 
     def _credentials(self, ctx: RequestContext) -> Credentials:

@@ -6,10 +6,13 @@ a client (an MCP client, for one) can find the authorization server on its own:
 
 * :func:`metadata_path` / :func:`metadata_url`: where the document lives (RFC 9728 §3.1);
 * :func:`metadata_document`: the document (§2) from a :class:`~rs_guard.config.GuardConfig`;
-* :func:`check_resource_identifier`: the identifier must be an ``https`` URL (``http``
-  only on loopback) without query or fragment (§1.2, §7.1); a :class:`ConfigError` otherwise;
-* :class:`MetadataEndpoint`: the ready HTTP answers (status, headers, body) that the
-  middlewares and the Flask extension send for that path.
+* :class:`MetadataEndpoint`: the ready HTTP answers (status, headers, body) that the shell
+  core (:meth:`rs_guard.adapters._shell.Shell.metadata_answer`) gives both middlewares and
+  the Flask extension for that path.
+
+With ``resource_metadata`` on, :class:`~rs_guard.config.GuardConfig` itself refuses an
+identifier that is not an ``https`` URL (``http`` only on loopback) or that has a query or
+fragment (§1.2): a :class:`~rs_guard.errors.ConfigError` naming ``audience``, at start-up.
 
 The URL in challenges (§5.1) is built from the configured identifier only, never from
 request headers, which a client could forge.
@@ -21,9 +24,6 @@ import json
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .config import check_url
-from .errors import ConfigError
-
 if TYPE_CHECKING:
     from .config import GuardConfig
 
@@ -31,7 +31,6 @@ __all__ = [
     "CACHE_CONTROL",
     "WELL_KNOWN",
     "MetadataEndpoint",
-    "check_resource_identifier",
     "endpoint_for",
     "metadata_document",
     "metadata_path",
@@ -42,22 +41,6 @@ __all__ = [
 WELL_KNOWN = "/.well-known/oauth-protected-resource"
 #: The document changes only with the settings: clients and caches may keep it an hour.
 CACHE_CONTROL = "public, max-age=3600"
-
-
-def check_resource_identifier(identifier: str) -> str:
-    """The identifier as a resource identifier of RFC 9728 §1.2, or :class:`ConfigError`.
-
-    It must be an ``https`` URL (``http`` is accepted on a loopback host, for local
-    development and tests) with no query and no fragment.
-    """
-    field = "audience"
-    check_url(field, identifier)
-    parts = urlsplit(identifier)
-    if parts.query or parts.fragment or identifier.endswith(("?", "#")):
-        raise ConfigError(
-            field, f"a resource identifier has no query or fragment (RFC 9728 §1.2): {identifier!r}"
-        )
-    return identifier
 
 
 def metadata_path(identifier: str) -> str:
@@ -117,7 +100,6 @@ class MetadataEndpoint:
     __slots__ = ("body", "path", "url")
 
     def __init__(self, config: GuardConfig) -> None:
-        check_resource_identifier(config.audience)
         self.path = metadata_path(config.audience)
         self.url = metadata_url(config.audience)
         self.body = json.dumps(metadata_document(config)).encode()

@@ -9,9 +9,9 @@ a ``type`` (§2) and fields whose meaning the type defines (``actions``, ``locat
 
 passes when one entry of that ``type`` has every field given: equal values, and for an
 array every required value present in the entry's array (the entry may grant more).
-A refusal is 403 ``insufficient_scope`` (RFC 9396 §9.2 leaves the error to RFC 6750)
-whose description names the type; the challenge has no ``scope`` parameter, since no
-scope is missing.
+RFC 9396 names no error for a resource server to send, so a refusal is RFC 6750's 403
+``insufficient_scope`` (§3.1) whose description names the type; the challenge has no
+``scope`` parameter, since no scope is missing.
 
 The API declares the types it accepts (``authorization_details`` of the Auth0 resource
 server); :func:`check_declared_types` refuses at start-up a route requiring another.
@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DetailsRequirement",
+    "DetailsSpec",
     "check_declared_types",
     "declared_types",
     "details",
@@ -40,6 +41,9 @@ __all__ = [
 ]
 
 _CLAIM = "authorization_details"
+
+#: The ``authorization_details=`` of a route decorator: one object with a ``type``, or a list.
+DetailsSpec = Mapping[str, Any] | Iterable[Mapping[str, Any]]
 
 
 def _field_matches(required: Any, granted: Any) -> bool:
@@ -97,9 +101,7 @@ def details(detail_type: str, /, **fields: Any) -> DetailsRequirement:
     )
 
 
-def details_from_spec(
-    spec: Mapping[str, Any] | Iterable[Mapping[str, Any]],
-) -> tuple[DetailsRequirement, ...]:
+def details_from_spec(spec: DetailsSpec) -> tuple[DetailsRequirement, ...]:
     """The ``authorization_details=`` argument of a route decorator as requirements.
 
     One object (``{"type": "payment_initiation", "actions": ["initiate"]}``) or a list of

@@ -6,19 +6,26 @@ decorators and dependencies; they never re-implement a check.
 
 ``all_of``/``any_of`` test :attr:`AccessToken.granted`: the ``scope`` claim, or the
 ``permissions`` claim when the API's dialect is ``*_authz`` with ``enforce_policies``.
+
+A requirement that reads a time claim (step-up's ``auth_time``, :mod:`rs_guard.stepup`)
+needs the API's clock and leeway: the adapters and ``rs-guard inspect`` call
+:meth:`Requirement.check_at` with the guard's :class:`Timing`; the others ignore it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InsufficientScope
-from .token import AccessToken
+from .token import AccessToken, split_delimited
 
 __all__ = [
+    "DEFAULT_TIMING",
     "Requirement",
+    "Timing",
     "all_of",
     "any_of",
     "check_all",
@@ -26,11 +33,24 @@ __all__ = [
     "claim_includes",
     "claim_matches",
     "clients_only",
+    "found_elsewhere",
     "permissions",
     "users_only",
 ]
 
 _MISSING = object()
+
+
+class Timing(NamedTuple):
+    """The API's time rules, for requirements that read a time claim: the guard's clock
+    and the configured leeway (``GuardConfig.leeway``), as for ``exp``."""
+
+    clock: Callable[[], float] = time.time
+    leeway: float = 10.0
+
+
+#: The system clock and ``GuardConfig``'s default leeway (a requirement called on its own).
+DEFAULT_TIMING = Timing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +64,10 @@ class Requirement:
     def __call__(self, token: AccessToken) -> None:
         self.check(token)
 
+    def check_at(self, token: AccessToken, timing: Timing) -> None:
+        """The check under the API's clock and leeway (only time rules use ``timing``)."""
+        self.check(token)
+
 
 def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
     if isinstance(values, str):
@@ -55,6 +79,30 @@ def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
     return names
 
 
+def found_elsewhere(token: AccessToken, wanted: Iterable[str], checked: str) -> str:
+    """Why a scope the route wants may look granted, or ``""``: the other claim has it.
+
+    ``checked`` is the claim the refusing check read (``"scope"`` or ``"permissions"``).
+    The text names only the route's own scope names, and only those the token carries in
+    the other claim: nothing else of the token is repeated. Used in the 403 description
+    (and by ``rs-guard inspect``), once for every adapter.
+    """
+    other_name, other = (
+        ("permissions", token.permissions) if checked == "scope" else ("scope", token.scopes)
+    )
+    found = [name for name in wanted if name in other]
+    if not found:
+        return ""
+    if checked == "scope":
+        why = "permissions count only with enforce_policies on and an *_authz token dialect"
+        what = "this API checks scope"
+    elif token.granted_claim == "permissions":
+        why, what = "enforce_policies is on", "this API checks permissions"
+    else:
+        why, what = "a permissions() requirement", "this route checks permissions"
+    return f"; the token carries {' '.join(found)} in {other_name}, but {what} ({why})"
+
+
 def all_of(*scopes: str) -> Requirement:
     """Every one of ``scopes`` must be granted."""
     needed = _names(scopes, "all_of")
@@ -63,7 +111,10 @@ def all_of(*scopes: str) -> Requirement:
         missing = [s for s in needed if s not in token.granted]
         if missing:
             raise InsufficientScope(
-                f"the token lacks {' '.join(missing)}", required=needed, reason="insufficient_scope"
+                f"the token lacks {' '.join(missing)}"
+                + found_elsewhere(token, missing, token.granted_claim),
+                required=needed,
+                reason="insufficient_scope",
             )
 
     return Requirement(check, needed, f"all of {' '.join(needed)}")
@@ -78,7 +129,8 @@ def any_of(*scopes: str) -> Requirement:
     def check(token: AccessToken) -> None:
         if token.granted.isdisjoint(options):
             raise InsufficientScope(
-                f"the token has none of {' '.join(options)}",
+                f"the token has none of {' '.join(options)}"
+                + found_elsewhere(token, options, token.granted_claim),
                 required=options,
                 reason="insufficient_scope",
             )
@@ -94,7 +146,8 @@ def permissions(*names: str) -> Requirement:
         missing = [p for p in needed if p not in token.permissions]
         if missing:
             raise InsufficientScope(
-                f"the token lacks the permission {' '.join(missing)}",
+                f"the token lacks the permission {' '.join(missing)}"
+                + found_elsewhere(token, missing, "permissions"),
                 required=needed,
                 reason="insufficient_permission",
             )
@@ -115,12 +168,12 @@ def claim_equals(claim: str, value: Any) -> Requirement:
 
 
 def claim_includes(claim: str, *values: Any) -> Requirement:
-    """The claim (a list, or a space-delimited string) must contain every one of ``values``."""
+    """The claim (a list, or a string split on SP only) must contain every one of ``values``."""
 
     def check(token: AccessToken) -> None:
         present = token.claims.get(claim)
-        items = present.split() if isinstance(present, str) else present
-        if not isinstance(items, list) or any(v not in items for v in values):
+        items = split_delimited(present) if isinstance(present, str) else present
+        if not isinstance(items, (list, frozenset)) or any(v not in items for v in values):
             raise InsufficientScope(
                 f"the {claim} claim does not include what the route requires",
                 reason="claim_mismatch",

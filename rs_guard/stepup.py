@@ -11,52 +11,44 @@ RFC 9068 §2.2.1). A token that does not meet them is refused with 401
 
 so the client can ask the authorization server for a new token with those
 ``acr_values``/``max_age`` (§4) and retry.
+
+``auth_time`` is judged with the API's clock and leeway: the adapters and ``rs-guard
+inspect`` pass the guard's :class:`~rs_guard.requirements.Timing` (its clock,
+``GuardConfig.leeway``) to :meth:`StepUpRequirement.check_at`. Called on its own
+(``requirement(token)``), it uses the system clock and the default leeway of 10 s.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import RSGuardError
-from .requirements import Requirement
+from .errors import InsufficientUserAuthentication
+from .requirements import DEFAULT_TIMING, Requirement, Timing
 from .token import AccessToken
 
-__all__ = ["DEFAULT_LEEWAY", "InsufficientUserAuthentication", "StepUpRequirement", "step_up"]
-
-#: Seconds of clock skew allowed on ``auth_time``: the default of ``GuardConfig.leeway``.
-DEFAULT_LEEWAY = 10.0
+__all__ = ["InsufficientUserAuthentication", "StepUpRequirement", "step_up"]
 
 
-class InsufficientUserAuthentication(RSGuardError):
-    """The token's authentication event does not meet the route's requirements.
-
-    401 ``insufficient_user_authentication`` (RFC 9470 §3), with the route's
-    ``acr_values`` and ``max_age`` as auth-params of the challenge.
-    """
-
-    status_code = 401
-    error = "insufficient_user_authentication"
-    reason = "insufficient_user_authentication"
-
-    def __init__(
-        self,
-        description: str,
-        *,
-        acr_values: Iterable[str] = (),
-        max_age: int | None = None,
-        reason: str | None = None,
-    ) -> None:
-        super().__init__(description, reason=reason)
-        self.acr_values = tuple(acr_values)
-        self.max_age = max_age
-        params: list[tuple[str, str]] = []
-        if self.acr_values:
-            params.append(("acr_values", " ".join(self.acr_values)))
-        if max_age is not None:
-            params.append(("max_age", str(max_age)))
-        self.challenge_params = tuple(params)
+def _judge(
+    token: AccessToken, acr_values: tuple[str, ...], max_age: int | None, timing: Timing
+) -> None:
+    """Raise :class:`InsufficientUserAuthentication` naming every unmet requirement."""
+    failures: list[str] = []
+    if acr_values:
+        acr = token.claims.get("acr")
+        if not isinstance(acr, str) or acr not in acr_values:
+            failures.append("the authentication context (acr) is not one this route accepts")
+    if max_age is not None:
+        auth_time = token.claims.get("auth_time")
+        if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
+            failures.append("the token does not say when the user authenticated (auth_time)")
+        elif timing.clock() - auth_time > max_age + timing.leeway:
+            failures.append(f"the user authenticated more than {max_age} seconds ago")
+    if failures:
+        raise InsufficientUserAuthentication(
+            "; ".join(failures), acr_values=acr_values, max_age=max_age
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +57,10 @@ class StepUpRequirement(Requirement):
 
     acr_values: tuple[str, ...] = ()
     max_age: int | None = None
+
+    def check_at(self, token: AccessToken, timing: Timing) -> None:
+        """The check with the API's clock and leeway (RFC 9470 §3)."""
+        _judge(token, self.acr_values, self.max_age, timing)
 
 
 def _check_arguments(acr_values: Iterable[str] | None, max_age: int | None) -> tuple[str, ...]:
@@ -84,41 +80,25 @@ def _check_arguments(acr_values: Iterable[str] | None, max_age: int | None) -> t
 
 
 def step_up(
-    acr_values: Iterable[str] | None = None,
-    max_age: int | None = None,
-    *,
-    leeway: float = DEFAULT_LEEWAY,
-    clock: Callable[[], float] = time.time,
+    acr_values: Iterable[str] | None = None, max_age: int | None = None
 ) -> StepUpRequirement:
     """The token's ``acr`` must be one of ``acr_values`` and its ``auth_time`` at most
-    ``max_age`` seconds old (plus ``leeway``, as for ``exp``).
+    ``max_age`` seconds old (plus the API's leeway, as for ``exp``).
 
     A token without ``acr`` (or without ``auth_time``, when ``max_age`` is set) does not
-    meet the requirement. ``leeway`` should be the API's (``GuardConfig.leeway``) when it
-    is not the default.
+    meet the requirement. Misuse (one string for ``acr_values``, a negative ``max_age``)
+    fails here, when the route is declared.
     """
     values = _check_arguments(acr_values, max_age)
-
-    def check(token: AccessToken) -> None:
-        failures: list[str] = []
-        if values:
-            acr = token.claims.get("acr")
-            if not isinstance(acr, str) or acr not in values:
-                failures.append("the authentication context (acr) is not one this route accepts")
-        if max_age is not None:
-            auth_time = token.claims.get("auth_time")
-            if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
-                failures.append("the token does not say when the user authenticated (auth_time)")
-            elif clock() - auth_time > max_age + leeway:
-                failures.append(f"the user authenticated more than {max_age} seconds ago")
-        if failures:
-            raise InsufficientUserAuthentication(
-                "; ".join(failures), acr_values=values, max_age=max_age
-            )
-
     parts = []
     if values:
         parts.append(f"acr one of {' '.join(values)}")
     if max_age is not None:
         parts.append(f"auth_time within {max_age} s")
-    return StepUpRequirement(check, (), "step-up: " + ", ".join(parts), values, max_age)
+    return StepUpRequirement(
+        lambda token: _judge(token, values, max_age, DEFAULT_TIMING),
+        (),
+        "step-up: " + ", ".join(parts),
+        values,
+        max_age,
+    )

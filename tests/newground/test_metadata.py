@@ -1,4 +1,5 @@
-"""RFC 9728 protected-resource metadata through the three example apps (INTERFACE.md §1, §2)."""
+"""RFC 9728 protected-resource metadata through the three example apps: the document, its
+location, the challenges that name it, and the start-up check of the identifier."""
 
 from __future__ import annotations
 

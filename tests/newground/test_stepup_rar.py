@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from rs_guard import Guard
+from rs_guard import AsyncGuard, Guard, InsufficientUserAuthentication
 from rs_guard.adapters.asgi import RSGuardMiddleware
 from rs_guard.adapters.fastapi import RSGuard as FastAPIGuard
 from rs_guard.adapters.flask import RSGuard as FlaskGuard
@@ -27,7 +27,8 @@ from rs_guard.adapters.starlette import requires
 from rs_guard.config import GuardConfig
 from rs_guard.errors import ConfigError
 from rs_guard.rar import details
-from rs_guard.stepup import InsufficientUserAuthentication, step_up
+from rs_guard.requirements import Timing
+from rs_guard.stepup import step_up
 from rs_guard.testing import TokenIssuer
 
 with warnings.catch_warnings():
@@ -57,7 +58,10 @@ def hs_issuer() -> TokenIssuer:
     return TokenIssuer(algorithm="HS256", clock=time.time)
 
 
-def _starlette(config: GuardConfig) -> Callable[[], Any]:
+Clock = Callable[[], float]
+
+
+def _starlette(config: GuardConfig, clock: Clock | None = None) -> Callable[[], Any]:
     def make(path: str, spec: dict[str, Any]) -> Route:
         spec = dict(spec)
 
@@ -67,15 +71,18 @@ def _starlette(config: GuardConfig) -> Callable[[], Any]:
 
         return Route(path, endpoint)
 
+    source: dict[str, Any] = (
+        {"guard": AsyncGuard(config, clock=clock)} if clock else {"config": config}
+    )
     app = Starlette(
         routes=[make(p, s) for p, s in ROUTES.items()],
-        middleware=[Middleware(RSGuardMiddleware, config=config)],
+        middleware=[Middleware(RSGuardMiddleware, **source)],
     )
     return lambda: app
 
 
-def _fastapi(config: GuardConfig) -> Callable[[], Any]:
-    auth = FastAPIGuard(config)
+def _fastapi(config: GuardConfig, clock: Clock | None = None) -> Callable[[], Any]:
+    auth = FastAPIGuard(guard=AsyncGuard(config, clock=clock)) if clock else FastAPIGuard(config)
     app = FastAPI()
     auth.install(app)
     for path, spec in ROUTES.items():
@@ -89,7 +96,7 @@ def _fastapi(config: GuardConfig) -> Callable[[], Any]:
     return lambda: app
 
 
-def _flask(config: GuardConfig) -> Flask:
+def _flask(config: GuardConfig, clock: Clock | None = None) -> Flask:
     app = Flask(__name__)
     for path, spec in ROUTES.items():
         spec = dict(spec)
@@ -99,18 +106,21 @@ def _flask(config: GuardConfig) -> Flask:
             return "ok"
 
         app.add_url_rule(path, endpoint=path, view_func=endpoint)
-    FlaskGuard(app, config=config)
+    if clock:
+        FlaskGuard(app, guard=Guard(config, clock=clock))
+    else:
+        FlaskGuard(app, config=config)
     return app
 
 
 class Client:
-    def __init__(self, framework: str, config: GuardConfig) -> None:
+    def __init__(self, framework: str, config: GuardConfig, clock: Clock | None = None) -> None:
         self._asgi: TestClient | None = None
         if framework == "flask":
-            self._flask = _flask(config).test_client()
+            self._flask = _flask(config, clock).test_client()
         else:
             make = _starlette if framework == "starlette" else _fastapi
-            self._asgi = TestClient(make(config)())
+            self._asgi = TestClient(make(config, clock)())
             self._asgi.__enter__()
 
     def get(self, path: str, token: str) -> Answer:
@@ -162,6 +172,27 @@ def test_recent_authentication_accepted_within_max_age_and_leeway(
     for age in (0, 200, 305):  # 305: within max_age + the 10 s leeway
         token = hs_issuer.mint(claims={"auth_time": now - age})
         assert client.get("/recent", token).status == 200
+
+
+@pytest.mark.parametrize("framework", ["fastapi", "starlette", "flask"])
+def test_max_age_uses_the_guards_clock_and_the_configured_leeway(framework: str) -> None:
+    """auth_time is judged at the guard's clock, with GuardConfig.leeway (45 s here)."""
+    now = 1_900_000_000.0  # years from the real clock: a route reading time.time() would pass
+    issuer = TokenIssuer(algorithm="HS256", clock=lambda: now)
+    client = Client(framework, issuer.config(leeway=45), clock=lambda: now)
+    try:
+        within = issuer.mint(claims={"auth_time": int(now) - 340})  # 300 + 40 s
+        assert client.get("/recent", within).status == 200
+        beyond = issuer.mint(claims={"auth_time": int(now) - 350})  # 300 + 50 s
+        expect(
+            client.get("/recent", beyond),
+            401,
+            "insufficient_user_authentication",
+            OLD_TEXT,
+            ', max_age="300"',
+        )
+    finally:
+        client.close()
 
 
 def test_old_authentication_refused(client: Client, hs_issuer: TokenIssuer) -> None:
@@ -302,13 +333,43 @@ def test_step_up_arguments_checked_at_declaration() -> None:
 
 def test_step_up_with_a_controlled_clock(hs_issuer: TokenIssuer) -> None:
     now = [1_800_000_000.0]
-    requirement = step_up(max_age=60, leeway=0, clock=lambda: now[0])
+    timing = Timing(lambda: now[0], 0)
+    requirement = step_up(max_age=60)
     guard = Guard(hs_issuer.config())
     verified = guard.verify(hs_issuer.mint(claims={"auth_time": int(now[0]) - 60}))
-    requirement(verified)  # exactly max_age: accepted
+    requirement.check_at(verified, timing)  # exactly max_age: accepted
     now[0] += 1
     with pytest.raises(InsufficientUserAuthentication) as caught:
-        requirement(verified)
+        requirement.check_at(verified, timing)
     assert caught.value.challenge_params == (("max_age", "60"),)
     assert caught.value.status_code == 401
+    # On its own (no guard): the system clock and the default leeway of 10 s.
+    recent = guard.verify(hs_issuer.mint(claims={"auth_time": int(time.time()) - 65}))
+    requirement(recent)
     guard.close()
+
+
+def test_flask_bound_decorator_checks_the_type_when_declared(hs_issuer: TokenIssuer) -> None:
+    app = Flask(__name__)
+    guard = FlaskGuard(app, config=hs_issuer.config(authorization_details=("account_information",)))
+    with pytest.raises(ConfigError) as caught:
+
+        @guard.require(authorization_details=PAY)
+        def pay() -> str:
+            return "ok"
+
+    assert caught.value.field == "authorization_details"
+    assert "view 'pay' requires the type 'payment_initiation'" in str(caught.value)
+
+    @guard.require(authorization_details={"type": "account_information"}, acr_values=["mfa"])
+    def accounts() -> str:
+        return "ok"
+
+    app.add_url_rule("/accounts", view_func=accounts)
+    token = hs_issuer.mint(claims={"acr": "pwd", **_rar({"type": "account_information"})})
+    answer = app.test_client().get("/accounts", headers={"Authorization": f"Bearer {token}"})
+    assert answer.status_code == 401
+    assert answer.headers["WWW-Authenticate"] == (
+        f'Bearer error="insufficient_user_authentication", error_description="{ACR_TEXT}", '
+        'acr_values="mfa"'
+    )
