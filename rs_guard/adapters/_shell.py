@@ -24,6 +24,7 @@ protocol modules only turn a scope or an environ into a
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import Any, NamedTuple, Protocol
@@ -219,7 +220,7 @@ class Shell:
         self._any_public = bool(self.public_paths)
         self.allow_anonymous = allow_anonymous
         #: The guard's clock and the configured leeway, for route checks (step-up).
-        self.timing = Timing(clock, config.leeway) if clock else Timing(leeway=config.leeway)
+        self.timing = Timing(clock or time.time, config.leeway)
         #: The RFC 9728 document's answers (``resource_metadata`` on), else ``None``.
         self.metadata = endpoint_for(config)
 

@@ -10,8 +10,10 @@ from flask import Flask
 
 from rs_guard.adapters.flask import RSGuard, config_from_app
 from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware
+from rs_guard.config import GuardConfig
 from rs_guard.errors import ConfigError
 from rs_guard.loaders import load_config, settings_from_env, settings_from_resource_server
+from rs_guard.requirements import DEFAULT_TIMING, Requirement, Timing
 from rs_guard.testing import TokenIssuer
 
 
@@ -85,3 +87,38 @@ def test_wsgi_middleware_serves_the_document_before_authentication() -> None:
     )
     assert reached == []
     middleware.close()
+
+
+def test_wsgi_document_path_includes_the_mount_point() -> None:
+    """The document's path comes from the identifier: under a mount point (SCRIPT_NAME)
+    the full path is compared, as the client requests it."""
+    issuer = TokenIssuer(algorithm="HS256", audience="https://api.example.com/v2")
+    middleware = RSGuardWSGIMiddleware(
+        lambda environ, start_response: [b"app"],  # type: ignore[arg-type, return-value]
+        issuer.config(resource_metadata=True),
+    )
+    started: list[str] = []
+
+    def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+        started.append(status)
+
+    mounted = {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "/.well-known",
+        "PATH_INFO": "/oauth-protected-resource/v2",
+    }
+    body = b"".join(middleware(mounted, start_response))  # type: ignore[arg-type]
+    assert (started, json.loads(body)["resource"]) == (["200 OK"], "https://api.example.com/v2")
+    inner_only = {"REQUEST_METHOD": "GET", "SCRIPT_NAME": "/v2", "PATH_INFO": "/.well-known"}
+    b"".join(middleware(inner_only, start_response))  # type: ignore[arg-type]
+    assert started[1] == "401 Unauthorized"
+    middleware.close()
+
+
+def test_default_timing_is_guard_configs_default_leeway() -> None:
+    config = GuardConfig(issuer="https://i.example/", audience="a")
+    assert DEFAULT_TIMING.leeway == config.leeway
+    calls: list[str] = []
+    plain = Requirement(lambda token: calls.append("checked"))
+    plain.check_at(None, Timing(lambda: calls.append("clock") or 0.0, 0))  # type: ignore[arg-type]
+    assert calls == ["checked"]  # the clock is read only by time rules
