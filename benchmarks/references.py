@@ -13,6 +13,7 @@ security code: no RFC 6750 answers, no key rotation, no proof of possession.
 
 from __future__ import annotations
 
+import base64
 import binascii
 import json
 import time
@@ -41,9 +42,12 @@ def fetch_jwks(uri: str) -> dict[str, Any]:
 
 
 def _b64(segment: str) -> bytes:
-    raw = segment.encode("ascii").translate(_TO_STD)
+    """Strict unpadded base64url: the standard alphabet's ``+``, ``/`` and ``=`` refused."""
+    if "+" in segment or "/" in segment or "=" in segment:
+        raise Refused("bad base64url")
     try:
-        return binascii.a2b_base64(raw + b"=" * (-len(raw) % 4), strict_mode=True)
+        raw = segment.encode("ascii").translate(_TO_STD)
+        return base64.b64decode(raw + b"=" * (-len(raw) % 4), validate=True)
     except (binascii.Error, ValueError) as exc:
         raise Refused("bad base64url") from exc
 
