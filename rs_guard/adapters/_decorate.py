@@ -10,7 +10,9 @@ does the rest the same way everywhere:
   endpoint's name, docs and signature (``functools.wraps``), plus an optional hidden
   keyword-only parameter for the framework to fill;
 * the order is fixed: authentication (the adapter's ``token``), then scopes and
-  permissions, then claim checks (:class:`~._routes.RouteRequirements`);
+  permissions, then claim checks (:class:`~._routes.RouteRequirements`), those that read
+  a time claim (step-up's ``auth_time``) with the clock and leeway of the guard that
+  authenticated the call (:attr:`Authorized.timing`);
 * stacked decorators of one adapter become one wrapper with their requirements merged,
   so the order holds across them too and the request is authenticated once.
 """
@@ -22,9 +24,9 @@ import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple, TypeVar, cast
 
-from ..requirements import Requirement
+from ..requirements import DEFAULT_TIMING, Requirement, Timing
 from ..token import AccessToken
-from ._routes import REQUIREMENTS_ATTR, RouteRequirements
+from ._routes import REQUIREMENTS_ATTR, RouteRequirements, build_requirements
 
 __all__ = [
     "Authorized",
@@ -45,6 +47,8 @@ class Authorized(NamedTuple):
     token: AccessToken
     method: str | None = None
     path: str | None = None
+    #: The clock and leeway of the guard behind the token (``GuardConfig.leeway``).
+    timing: Timing = DEFAULT_TIMING
 
 
 class Guarded(NamedTuple):
@@ -112,7 +116,7 @@ def protect(
 
     def authorize(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         found = authenticate(args, kwargs)
-        requirements.check(found.token, method=found.method, path=found.path)
+        requirements.check(found.token, method=found.method, path=found.path, timing=found.timing)
 
     wrapper: Callable[..., Any]
     if inspect.iscoroutinefunction(func):
@@ -139,3 +143,37 @@ def protect(
     marked = requirements + others if isinstance(others, RouteRequirements) else requirements
     setattr(wrapper, REQUIREMENTS_ATTR, marked)
     return cast(F, wrapper)
+
+
+#: The keyword arguments of ``requires`` (Starlette) and ``auth.requires`` (FastAPI), and
+#: the :func:`~._routes.build_requirements` parameter each one fills.
+_REQUIRES_OPTIONS = {
+    "any_of": "any_scopes",
+    "permissions": "permission_names",
+    "checks": "checks",
+    "acr_values": "acr_values",
+    "max_age": "max_age",
+    "authorization_details": "authorization_details",
+}
+
+
+def route_decorator(
+    scopes: tuple[str | Requirement, ...],
+    options: dict[str, Any],
+    adapter: Adapter,
+    *,
+    key: object,
+    name: str,
+) -> Callable[[F], F]:
+    """The decorator of a ``requires``-style call: the misuse checks, the requirements
+    (``options`` by their public names), then :func:`protect` through ``adapter``."""
+    refuse_bare_use(scopes, name)
+    unknown = sorted(set(options) - set(_REQUIRES_OPTIONS))
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword arguments: {', '.join(unknown)}")
+    found = build_requirements(scopes, **{_REQUIRES_OPTIONS[k]: v for k, v in options.items()})
+
+    def decorator(func: F) -> F:
+        return protect(func, found, adapter, key=key, name=name)
+
+    return decorator

@@ -135,7 +135,7 @@ def test_the_check_accepts_members_and_pass_through(tmp_path: Path) -> None:
 def test_every_error_class_has_a_member_as_its_default_reason() -> None:
     classes = [c for c in vars(errors).values() if isinstance(c, type)]
     refusals = [c for c in classes if issubclass(c, RSGuardError)]
-    assert len(refusals) == 10
+    assert len(refusals) == 11
     assert {c.__name__: type(c.reason) for c in refusals} == {c.__name__: Reason for c in refusals}
 
 
