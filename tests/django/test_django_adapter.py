@@ -262,3 +262,16 @@ def test_middleware_allow_anonymous(rs_env: dict[str, str], live_issuer: TokenIs
         bad = client.get("/open", headers=bearer("not-a.jwt"))
         assert bad.status_code == 401  # a token that is sent must still be valid
         assert bad.json()["error"] == "invalid_token"
+
+
+def test_settings_read_only_beside_another_are_known() -> None:
+    rs_guard = {
+        "ISSUER": "https://a.example/",
+        "AUDIENCE": "https://api.example",
+        "DPOP_NONCE": True,
+        "DPOP_NONCE_SECRET": "shared by every worker of the API",
+    }
+    with override_settings(RS_GUARD=rs_guard):
+        loaded = load_settings(environ={})
+    assert loaded.config.dpop.nonce is True
+    assert loaded.config.dpop.nonce_secret == "shared by every worker of the API"

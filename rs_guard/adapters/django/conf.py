@@ -29,7 +29,8 @@ from ...loaders import load_config, settings_from_env
 __all__ = ["DjangoGuardSettings", "default_guard", "load_settings", "reset_default_guard"]
 
 _PREFIX = "RS_GUARD_"
-_ADAPTER_OPTIONS = ("PUBLIC_PATHS", "ALLOW_ANONYMOUS")
+#: Settings the loader reads only beside another one (the nonce secret beside the nonce).
+_PROBE = {"RS_GUARD_DPOP_NONCE": "true"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +59,9 @@ def _read_by_loader(name: str, value: str) -> bool:
     if name == _PREFIX + "CONFIG":
         return True
     try:
-        return bool(settings_from_env({name: value}))
+        return bool(settings_from_env({name: value})) or (
+            settings_from_env({**_PROBE, name: value}) != settings_from_env(_PROBE)
+        )
     except ConfigError:
         return True  # read and refused: the full load names the problem
 
