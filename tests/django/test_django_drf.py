@@ -3,6 +3,7 @@ RFC 6750 says (401 with the challenge, 403 insufficient_scope with scope=)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -130,3 +131,23 @@ def test_behind_the_middleware_the_token_is_verified_once(
         anonymous = client.get("/drf/authenticated")
         assert anonymous.status_code == 401
         assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'
+
+
+def test_openapi_schema_shows_the_bearer_scheme(rs_env: dict[str, str]) -> None:
+    pytest.importorskip("drf_spectacular")
+    import django_views
+    from drf_spectacular.generators import SchemaGenerator
+
+    import rs_guard.adapters.django as adapter
+    from rs_guard.adapters.django.apps import RSGuardAppConfig
+
+    RSGuardAppConfig("rs_guard.adapters.django", adapter).ready()  # registers the scheme
+    assert "rs_guard.adapters.django.spectacular" in sys.modules
+    drf_routes = [p for p in django_views.urlpatterns if str(p.pattern).startswith("drf/")]
+    schema_class = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}
+    with override_settings(REST_FRAMEWORK={**REST_FRAMEWORK, **schema_class}):
+        schema = SchemaGenerator(patterns=drf_routes).get_schema(request=None, public=True)
+    assert schema["components"]["securitySchemes"] == {
+        "rsGuardBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+    }
+    assert schema["paths"]["/drf/scopes"]["get"]["security"] == [{"rsGuardBearer": []}]
