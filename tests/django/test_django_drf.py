@@ -151,3 +151,22 @@ def test_openapi_schema_shows_the_bearer_scheme(rs_env: dict[str, str]) -> None:
         "rsGuardBearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
     }
     assert schema["paths"]["/drf/scopes"]["get"]["security"] == [{"rsGuardBearer": []}]
+
+
+def test_a_query_string_token_stays_out_of_djangos_log(
+    rs_env: dict[str, str], live_issuer: TokenIssuer
+) -> None:
+    # Django logs every 4xx with the request (query string included); rs_guard's refusals
+    # are logged by rs_guard, without the token (the autouse fixture fails on a leak).
+    token = live_issuer.mint(scopes=[READ])
+    with override_settings(
+        ROOT_URLCONF="django_views",
+        MIDDLEWARE=MIDDLEWARE,
+        RS_GUARD={"ALLOW_ANONYMOUS": True},
+        REST_FRAMEWORK=REST_FRAMEWORK,
+    ):
+        response = Client().get(f"/drf/scopes?access_token={token}")
+    assert (response.status_code, response.headers["www-authenticate"]) == (
+        401,
+        'Bearer realm="api"',
+    )

@@ -11,9 +11,9 @@ RFC 6750 refusal and the decorator requirements all come from those helpers.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
 from ...binding.certs import client_cert_from_asgi
 from ...config import GuardConfig
@@ -25,11 +25,15 @@ from .._common import PublicPaths, RouteRequirements, build_requirements, error_
 from .._common import require_token as _require_token
 from ..wsgi import context_from_environ
 
+R = TypeVar("R", bound=HttpResponseBase)
+
 __all__ = [
+    "REFUSED_ATTR",
     "PublicPaths",
     "RouteRequirements",
     "build_route_requirements",
     "context_of",
+    "mark_logged",
     "refusal",
     "refusal_parts",
     "require_token",
@@ -60,8 +64,16 @@ def refusal(exc: RSGuardError, challenge: Challenge | None) -> HttpResponse:
     response = HttpResponse(body, status=status)
     for name, value in headers:
         response[name] = value
-    # The guard has logged the refusal without the token; Django's own 4xx log line would
-    # carry the request (its query string may hold a token), so it is skipped.
+    return mark_logged(response)
+
+
+#: Set on a request that an rs_guard class refused inside DRF (see :func:`mark_logged`).
+REFUSED_ATTR = "_rs_guard_refused"
+
+
+def mark_logged(response: R) -> R:
+    """Skip Django's own log line for a refusal rs_guard has already logged (without the
+    token): Django's 4xx line carries the request, whose query string may hold a token."""
     response._has_been_logged = True  # type: ignore[attr-defined]
     return response
 

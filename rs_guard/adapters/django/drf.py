@@ -42,7 +42,7 @@ from rest_framework.request import Request
 from ...errors import Challenge, KeysUnavailable, MissingCredentials, RSGuardError
 from ...requirements import Requirement
 from ...token import AccessToken
-from ._shell import RouteRequirements, build_route_requirements, refusal_parts
+from ._shell import REFUSED_ATTR, RouteRequirements, build_route_requirements, refusal_parts
 from .conf import default_guard
 from .middleware import SEEN_ATTR, authenticate_request, get_token
 
@@ -83,9 +83,17 @@ def _challenge(request: HttpRequest) -> Challenge:
 
 
 class RSGuardRefusal(APIException):
-    """A rs_guard refusal as DRF answers it: same status, challenge and JSON body."""
+    """A rs_guard refusal as DRF answers it: same status, challenge and JSON body.
 
-    def __init__(self, exc: RSGuardError, challenge: Challenge) -> None:
+    ``request`` (the Django request) is marked, so that the middleware, when installed,
+    keeps the answer out of Django's own log (it would carry the query string).
+    """
+
+    def __init__(
+        self, exc: RSGuardError, challenge: Challenge, request: HttpRequest | None = None
+    ) -> None:
+        if request is not None:
+            setattr(request, REFUSED_ATTR, True)
         status, headers = refusal_parts(exc, challenge)
         body = {"error": exc.error, "error_description": exc.description}
         if exc.error is None:
@@ -110,7 +118,7 @@ class RSGuardAuthentication(BaseAuthentication):
             try:
                 token = authenticate_request(django_request, guard, allow_anonymous=True)
             except RSGuardError as exc:
-                raise RSGuardRefusal(exc, guard.challenge) from None
+                raise RSGuardRefusal(exc, guard.challenge, django_request) from None
         return None if token is None else (TokenUser(token), token)
 
     def authenticate_header(self, request: Request) -> str | None:
@@ -129,11 +137,11 @@ class _RequirementPermission(BasePermission):
         token = request.auth
         if not isinstance(token, AccessToken):
             missing = MissingCredentials("this route requires an access token")
-            raise RSGuardRefusal(missing, _challenge(django_request))
+            raise RSGuardRefusal(missing, _challenge(django_request), django_request)
         try:
             self.requirements(view).check(token, method=request.method, path=request.path)
         except RSGuardError as exc:
-            raise RSGuardRefusal(exc, _challenge(django_request)) from None
+            raise RSGuardRefusal(exc, _challenge(django_request), django_request) from None
         return True
 
 

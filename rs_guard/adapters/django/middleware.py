@@ -23,7 +23,7 @@ from django.http import HttpRequest, HttpResponseBase
 from ...errors import MissingCredentials, RSGuardError
 from ...guard import Guard
 from ...token import AccessToken
-from ._shell import PublicPaths, context_of, refusal
+from ._shell import REFUSED_ATTR, PublicPaths, context_of, mark_logged, refusal
 from .conf import DjangoGuardSettings, load_settings
 
 __all__ = ["AUTH_ATTR", "RSGuardMiddleware", "authenticate_request", "get_token"]
@@ -104,11 +104,18 @@ class RSGuardMiddleware:
         if self.is_async:
             return self.__acall__(request)
         refused = self._check(request)
-        return refused if refused is not None else self.get_response(request)
+        if refused is not None:
+            return refused
+        return self._quiet(request, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
         refused = await self._authenticate(request)
         if refused is not None:
             return refused
         response: Awaitable[HttpResponseBase] = self.get_response(request)
-        return await response
+        return self._quiet(request, await response)
+
+    @staticmethod
+    def _quiet(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        """A refusal answered by rs_guard's DRF classes is kept out of Django's log too."""
+        return mark_logged(response) if getattr(request, REFUSED_ATTR, False) else response
