@@ -1,1 +1,1 @@
-"""Example applications protected by rs_guard (INTERFACE.md section 2)."""
+"""Example applications protected by rs_guard (the same routes in each framework)."""

@@ -1,4 +1,4 @@
-"""The example API on FastAPI, configured from the environment (INTERFACE.md §1 and §2).
+"""The example API on FastAPI, configured from the environment (docs/settings.md).
 
 Run: ``RS_GUARD_DOMAIN=tenant.example.com RS_GUARD_AUDIENCE=https://api.example.com \\
 uvicorn examples.fastapi_app:app``. ``/health`` and the OpenAPI pages are public; every

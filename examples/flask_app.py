@@ -1,4 +1,4 @@
-"""The example API of INTERFACE.md §2 on Flask, configured from the ``RS_GUARD_*`` environment.
+"""The example API on Flask, configured from the ``RS_GUARD_*`` environment.
 
 Run it with the development server or under gunicorn (threads are fine: the guard is
 thread-safe and fetches the issuer's keys once)::

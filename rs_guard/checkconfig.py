@@ -15,7 +15,7 @@ from typing import Any, TextIO
 import httpx
 
 from ._jose import JOSEError, json_object
-from .config import GuardConfig
+from .config import GuardConfig, redact_url
 from .jwks import JWKSClient, KeySetState
 from .keys import key_from_jwk
 
@@ -73,9 +73,7 @@ class SettingsReport:
             "client_cert_header": c.client_cert_header,
             "trusted_proxies": list(c.trusted_proxies),
             "public_url": c.public_url,
-            "replay_store": c.replay_store.split("@")[-1]
-            if "@" in c.replay_store
-            else c.replay_store,
+            "replay_store": redact_url(c.replay_store),
             "token_cache_size": c.token_cache_size,
         }
 
@@ -154,7 +152,7 @@ def _check_issuer(config: GuardConfig, issuer: str, client: httpx.Client) -> Iss
     result.cache_headers = {
         name: response.headers[name] for name in _CACHE_HEADERS if name in response.headers
     }
-    result.ttl = state._ttl(response.headers)
+    result.ttl = state.kept_for
     if response.status_code != 200 or len(response.content) > config.jwks.max_bytes:
         return result
     try:

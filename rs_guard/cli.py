@@ -1,4 +1,4 @@
-"""The ``rs-guard`` command line: ``demo``, ``inspect``, ``check-config``.
+"""The ``rs-guard`` command line: ``demo``, ``inspect``, ``check-config``, ``settings``.
 
 Exit codes follow the usual convention: 0 when all is well (the token is accepted, the
 settings work, the demo behaved), 1 when something was refused or failed, 2 for a usage
@@ -88,6 +88,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="the token, or - (the default) to read it from standard input, which keeps it "
         "out of the shell history and the process list",
     )
+    inspect.add_argument(
+        "--scope",
+        action="append",
+        default=[],
+        metavar="SCOPE",
+        help="a scope the route requires (repeat it, or separate scopes with spaces); "
+        "the verdict then includes the route's check",
+    )
     _settings_arguments(inspect)
 
     check = sub.add_parser(
@@ -97,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and report the keys, algorithms and cache headers found.",
     )
     _settings_arguments(check)
+
+    table = sub.add_parser(
+        "settings",
+        help="list the RS_GUARD_* settings and which of them are set",
+        description="Every RS_GUARD_* setting with its GuardConfig field, default and meaning; "
+        "the ones set in the environment are marked (their values are never printed).",
+    )
+    table.add_argument(
+        "--markdown", action="store_true", help="the reference table of docs/settings.md"
+    )
     return parser
 
 
@@ -144,6 +162,7 @@ def _inspect(
     transport: httpx.BaseTransport | None,
 ) -> int:
     from .diagnose import decode_unverified, explain, times_of
+    from .hints import opaque_token_hint
 
     token = _read_token(args.token, stdin)
     if not token:
@@ -161,10 +180,15 @@ def _inspect(
         try:
             header, claims = decode_unverified(token)
         except JOSEError as exc:
+            hint = opaque_token_hint(token, None)
             if args.json:
-                _print_json({"error": f"not a compact JWS: {exc}"}, out)
+                _print_json(
+                    {"error": f"not a compact JWS: {exc}", "hints": [hint] if hint else []}, out
+                )
             else:
                 out.write(f"not a compact JWS: {exc}\n")
+                if hint:
+                    out.write(f"hint: {hint}\n")
             return EXIT_FAILED
         data = {"header": header, "claims": claims, "times": times_of(claims, now), "checks": []}
         if args.json:
@@ -176,7 +200,8 @@ def _inspect(
                 "(use --config, RS_GUARD_* or --issuer/--audience)\n"
             )
         return EXIT_OK
-    explanation = explain(token, config, clock=clock, transport=transport)
+    scopes = [name for value in args.scope for name in value.split(" ") if name]
+    explanation = explain(token, config, clock=clock, transport=transport, required_scopes=scopes)
     if args.json:
         _print_json(explanation.to_dict(), out)
     else:
@@ -191,11 +216,15 @@ def _inspect(
                 f"  {_MARK.get(check.status, check.status)} {check.name:<{width}}  "
                 f"{check.detail}{reason}\n"
             )
+            if check.status == "fail" and check.expected is not None:
+                pad = " " * (width + 9)
+                out.write(f"{pad}expected: {check.expected}\n{pad}actual:   {check.actual}\n")
         out.write("\n")
+        for hint in explanation.hints:
+            out.write(f"hint: {hint}\n")
         if explanation.accepted:
-            out.write(
-                "verdict: ACCEPTED (signature and claims; route scopes are checked per route)\n"
-            )
+            checked = "and the route's scopes" if scopes else "route scopes: give --scope"
+            out.write(f"verdict: ACCEPTED (signature and claims; {checked})\n")
         else:
             error = explanation.error
             assert error is not None
@@ -288,7 +317,24 @@ def main(
             return EXIT_FAILED
     if args.command == "inspect":
         return _inspect(args, env, out, err, stdin or sys.stdin, clock, transport)
+    if args.command == "settings":
+        return _settings(args, env, out)
     return _check_config(args, env, out, err, transport)
+
+
+def _settings(args: argparse.Namespace, env: Mapping[str, str], out: TextIO) -> int:
+    from .settings import SETTINGS, markdown_table, unknown_message, unknown_names
+
+    if args.markdown:
+        out.write(markdown_table())
+        return EXIT_OK
+    for setting in SETTINGS:
+        mark = "set" if env.get(setting.name) else "   "
+        out.write(f"{mark} {setting.name}  ({setting.field}; default {setting.default})\n")
+        out.write(f"      {setting.doc}\n")
+    for name in unknown_names(env):
+        out.write(f"??? {name} {unknown_message(name)}\n")
+    return EXIT_OK
 
 
 if __name__ == "__main__":  # pragma: no cover

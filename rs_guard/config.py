@@ -11,8 +11,9 @@ API's JSON and from ``RS_GUARD_*`` environment variables. A bad value raises
 from __future__ import annotations
 
 import ipaddress
+import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -30,7 +31,10 @@ __all__ = [
     "SubjectTypeAuthorization",
     "TokenEncryption",
     "is_loopback_host",
+    "redact_url",
 ]
+
+logger = logging.getLogger("rs_guard.config")
 
 #: Algorithms an API may be configured with. Auth0 offers HS256, RS256, RS512 and PS256;
 #: ES256 and EdDSA serve other issuers. ``none`` is never among them (RFC 8725 §3.1).
@@ -43,6 +47,10 @@ DIALECTS = frozenset(
 DEFAULT_DPOP_ALGORITHMS = ("ES256", "PS256", "RS256", "EdDSA")
 SUBJECT_POLICIES = frozenset({"allow_all", "deny_all", "require_client_grant"})
 MAX_TOKEN_LIFETIME = 2_592_000  # 30 days: the Management API's own ceiling
+#: RFC 7518 §3.2: an HS256 key must be at least as long as the hash output (32 bytes).
+HS256_MIN_KEY_BYTES = 32
+#: Hosts of Auth0 tenants (``TENANT.auth0.com``, ``TENANT.eu.auth0.com``, ...).
+_AUTH0_SUFFIX = ".auth0.com"
 
 Mechanism = Literal["mtls", "dpop"]
 RequiredFor = Literal["public_clients", "all_clients"]
@@ -59,6 +67,17 @@ def is_loopback_host(host: str | None) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def redact_url(url: str) -> str:
+    """``url`` with its userinfo (a password) replaced by ``***``."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
 
 
 def _is_int(value: object) -> bool:
@@ -271,6 +290,8 @@ class GuardConfig:
     replay_store: str = "memory"
     dpop: DPoPOptions = field(default_factory=DPoPOptions)
     jwks: JWKSOptions = field(default_factory=JWKSOptions)
+    #: Serve RFC 9728 protected-resource metadata (reserved; read and checked only).
+    resource_metadata: bool = False
     #: ``realm`` of the bare challenge.
     realm: str = "api"
     #: Management API metadata, kept for diagnostics.
@@ -282,6 +303,21 @@ class GuardConfig:
         self._check_algorithm()
         self._check_tokens()
         self._check_transport()
+        for warning in self.warnings():
+            logger.warning("rs_guard settings: %s", warning)
+
+    def __repr__(self) -> str:
+        # Secrets have repr=False; the replay store URL is shown without its password.
+        shown = []
+        for item in fields(self):
+            if item.repr:
+                value = getattr(self, item.name)
+                if item.name == "replay_store":
+                    value = redact_url(value)
+                shown.append(f"{item.name}={value!r}")
+        return f"GuardConfig({', '.join(shown)})"
+
+    __str__ = __repr__
 
     # -- validation ---------------------------------------------------------------
 
@@ -368,6 +404,27 @@ class GuardConfig:
             ("redis://", "rediss://", "unix://")
         ):
             raise ConfigError("replay_store", "must be 'memory' or a redis:// URL")
+
+    def warnings(self) -> list[str]:
+        """Settings that are valid but probably not what was meant (logged when built)."""
+        found = []
+        for issuer in self.issuers:
+            host = (urlsplit(issuer).hostname or "").lower()
+            if host.endswith(_AUTH0_SUFFIX) and issuer != f"https://{host}/":
+                found.append(
+                    f"the issuer {issuer!r} looks like an Auth0 tenant, whose tokens carry "
+                    f"iss 'https://{host}/' (with the trailing slash); iss is compared "
+                    "exactly, so every token would be refused as wrong_issuer"
+                )
+        secret = self.signing_secret
+        if self.algorithm == "HS256" and secret is not None:
+            size = len(secret.encode())
+            if size < HS256_MIN_KEY_BYTES:
+                found.append(
+                    f"the HS256 signing secret is {size} bytes; RFC 7518 §3.2 wants at least "
+                    f"{HS256_MIN_KEY_BYTES} bytes"
+                )
+        return found
 
     # -- derived values -----------------------------------------------------------
 

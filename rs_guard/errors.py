@@ -12,7 +12,9 @@ words for the client and never contains the token::
     │   └── InvalidDPoPProof      401 invalid_dpop_proof (RFC 9449 §7.1)
     │       └── UseDPoPNonce      401 use_dpop_nonce (RFC 9449 §9)
     ├── InsufficientScope         403 insufficient_scope, scope="..."
-    └── KeysUnavailable           503, Retry-After: the keys cannot be had (a server fault)
+    └── ServiceUnavailable        503, Retry-After, no challenge: a server fault
+        ├── KeysUnavailable           the keys cannot be had (issuer down, nothing cached)
+        └── ReplayStoreUnavailable    DPoP proof ids cannot be remembered (store full or down)
 
     ConfigError (ValueError)      bad settings, raised when the settings are built
 
@@ -36,6 +38,8 @@ __all__ = [
     "KeysUnavailable",
     "MissingCredentials",
     "RSGuardError",
+    "ReplayStoreUnavailable",
+    "ServiceUnavailable",
     "UseDPoPNonce",
     "render_error",
 ]
@@ -129,18 +133,36 @@ class InsufficientScope(RSGuardError):
         self.required = tuple(required)
 
 
-class KeysUnavailable(RSGuardError):
-    """No usable verification key could be had: the issuer is down and nothing is cached."""
+class ServiceUnavailable(RSGuardError):
+    """rs_guard cannot decide about the request now (a server fault, not the client's).
+
+    Answered 503 with ``Retry-After`` (seconds) and no challenge: the client's
+    credentials were not judged, so there is nothing to tell it about them.
+    """
 
     status_code = 503
     error = "temporarily_unavailable"
-    reason = "keys_unavailable"
+    reason = "service_unavailable"
 
     def __init__(
         self, description: str, *, retry_after: int = 30, reason: str | None = None
     ) -> None:
         super().__init__(description, reason=reason)
         self.retry_after = max(1, int(retry_after))
+
+
+class KeysUnavailable(ServiceUnavailable):
+    """No usable verification key could be had: the issuer is down and nothing is cached."""
+
+    reason = "keys_unavailable"
+
+
+class ReplayStoreUnavailable(ServiceUnavailable):
+    """DPoP proof ids cannot be remembered: the memory store is full of unexpired ids, or
+    Redis cannot be reached. The proof is refused rather than accepted unchecked (fail
+    closed, RFC 9449 §11.1)."""
+
+    reason = "replay_store_unavailable"
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,7 +240,7 @@ def render_error(
     if exc.error is not None:
         body["error"] = exc.error
     body["error_description"] = exc.description
-    if isinstance(exc, KeysUnavailable):
+    if isinstance(exc, ServiceUnavailable):
         headers.append(("retry-after", str(exc.retry_after)))
     else:
         values = _challenges(exc, challenge)

@@ -89,7 +89,7 @@ class _GuardCore:
                     discovery=config.discovery,
                     options=config.jwks,
                     clock=clock,
-                    on_keys_removed=self.token_cache.clear,
+                    on_keys_changed=self.token_cache.forget,
                 )
 
     def _credentials(self, ctx: RequestContext) -> Credentials:

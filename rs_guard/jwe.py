@@ -9,7 +9,9 @@ and the content with ``A256GCM``. This module:
    RSA or AES work, anything but ``alg: RSA-OAEP-256`` / ``enc: A256GCM``, a ``zip``
    header (RFC 8725 §3.6: compression before encryption leaks the plaintext), a ``crit``
    header, key-carrying header parameters, and segments of impossible size;
-2. picks the private key by ``kid`` (several keys may be configured, for rotation);
+2. picks the private key by ``kid`` (several keys may be configured, for rotation); a
+   ``kid`` that names no key, or none, is refused before any RSA work when every key
+   carries a configured kid;
 3. decrypts with joserfc (the ``jwe`` extra, imported only when encryption is configured)
    and hands back the inner compact JWS, which is then verified like any other token.
 
@@ -57,6 +59,17 @@ _REFUSED_HEADERS = (
 )
 #: ``cty`` of a nested JWT (RFC 7519 §5.2) or an RFC 9068 access token.
 _NESTED_TYPES = frozenset({"jwt", "at+jwt", "application/jwt", "application/at+jwt"})
+#: Registered JWE names (RFC 7518 §4.1, §5.1) that a refusal may name: nothing else of
+#: the header is ever repeated in an answer.
+_REGISTERED_ALGS = frozenset(
+    {"RSA1_5", "RSA-OAEP", "RSA-OAEP-256", "A128KW", "A192KW", "A256KW", "dir"}
+    | {"ECDH-ES", "ECDH-ES+A128KW", "ECDH-ES+A192KW", "ECDH-ES+A256KW"}
+    | {"A128GCMKW", "A192GCMKW", "A256GCMKW"}
+    | {"PBES2-HS256+A128KW", "PBES2-HS384+A192KW", "PBES2-HS512+A256KW"}
+)
+_REGISTERED_ENCS = frozenset(
+    {"A128CBC-HS256", "A192CBC-HS384", "A256CBC-HS512", "A128GCM", "A192GCM", "A256GCM"}
+)
 _IV_BYTES = 12  # A256GCM: 96-bit IV (RFC 7518 §5.3)
 _TAG_BYTES = 16  # A256GCM: 128-bit tag (RFC 7518 §5.3)
 _MAX_KEYS = 8
@@ -67,10 +80,18 @@ class _Key(NamedTuple):
     key: RSAKey
     ids: frozenset[str]
     modulus_bytes: int
+    #: The key carries a configured kid (Auth0's ``encryption_key.kid``): a JWE for it
+    #: names it, so a JWE that does not is never tried with it.
+    named: bool
 
 
 def _invalid(description: str, reason: str = "invalid_jwe") -> InvalidToken:
     return InvalidToken(description, reason=reason)
+
+
+def _named(value: Any, registered: frozenset[str], otherwise: str) -> str:
+    """``value`` if it is a registered name (a server-side constant), else ``otherwise``."""
+    return value if isinstance(value, str) and value in registered else otherwise
 
 
 class JWEDecryptor:
@@ -80,8 +101,9 @@ class JWEDecryptor:
     ``token_encryption.public_key_pem`` (or the first key when no public key is given),
     by the configured ``kid`` (Auth0's ``encryption_key.kid``). A JWE whose ``kid`` names
     one key is decrypted with that key only; a JWE without a ``kid``, or with a ``kid``
-    no key is known by (an older key during rotation), is tried with each configured key
-    in turn (at most eight). RSA-OAEP fails closed without telling which step failed.
+    no key is known by (an older key during rotation), is tried with each key that
+    carries no configured kid (at most eight), and refused before any RSA operation when
+    there is none. RSA-OAEP fails closed without telling which step failed.
     """
 
     def __init__(self, encryption: TokenEncryption, *, max_token_bytes: int) -> None:
@@ -114,10 +136,11 @@ class JWEDecryptor:
             names_configured_key = (
                 public_thumbprint is not None and hmac.compare_digest(thumbprint, public_thumbprint)
             ) or (public_thumbprint is None and index == 0)
-            if encryption.kid and names_configured_key:
+            named = bool(encryption.kid) and names_configured_key
+            if named and encryption.kid:
                 ids.add(encryption.kid)
             size = (int(key.raw_value.key_size) + 7) // 8
-            keys.append(_Key(key, frozenset(ids), size))
+            keys.append(_Key(key, frozenset(ids), size, named))
         if public_thumbprint is not None and not any(public_thumbprint in k.ids for k in keys):
             raise ConfigError(
                 "token_encryption.decryption_keys",
@@ -220,9 +243,11 @@ class JWEDecryptor:
                     reason="unsupported_header",
                 )
         # Any other parameter (x5t, a private one) is ignored, as RFC 7516 §4 says.
-        if header.get("alg") != ALG or header.get("enc") != ENC:
+        alg, enc = header.get("alg"), header.get("enc")
+        if alg != ALG or enc != ENC:
             raise _invalid(
-                f"the token is encrypted with {header.get('alg')!r}/{header.get('enc')!r}; "
+                f"the token is encrypted with {_named(alg, _REGISTERED_ALGS, 'another alg')}/"
+                f"{_named(enc, _REGISTERED_ENCS, 'another enc')}; "
                 f"this API accepts {ALG}/{ENC} only",
                 reason="wrong_algorithm",
             )
@@ -230,7 +255,7 @@ class JWEDecryptor:
         # the whole object, whose value this API has no use for beyond being text.
         cty = header.get("cty")
         if cty is not None and (not isinstance(cty, str) or cty.lower() not in _NESTED_TYPES):
-            raise _invalid(f"the JWE cty {cty!r} is not a nested access token type")
+            raise _invalid("the JWE cty is not a nested access token type (JWT, at+jwt)")
         if "typ" in header and not isinstance(header["typ"], str):
             raise _invalid("the JWE typ is not a string")
         kid = header.get("kid")
@@ -238,11 +263,23 @@ class JWEDecryptor:
             raise _invalid("the JWE kid is not a short string")
 
     def _candidates(self, kid: str | None) -> Sequence[_Key]:
+        """The keys worth an RSA operation for a JWE whose header names ``kid``.
+
+        A key the ``kid`` names is the only candidate. Otherwise (no ``kid``, or one no key
+        is known by) only the keys that carry no configured kid are tried: a JWE for a key
+        that carries one would have named it. When every key carries a kid, such a JWE is
+        refused here, before any RSA work (junk costs nothing per configured key).
+        """
         if kid is not None:
             named = [k for k in self._keys if kid in k.ids]
             if named:
                 return named
-        return self._keys
+        unnamed = [k for k in self._keys if not k.named]
+        if not unnamed:
+            raise _invalid(
+                "the encrypted token is not for a key this API holds (kid)", reason="unknown_kid"
+            )
+        return unnamed
 
     @staticmethod
     def _inner(plaintext: bytes) -> str:

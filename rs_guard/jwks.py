@@ -3,64 +3,73 @@
 :class:`KeySetState` holds everything and does no I/O. Its :meth:`~KeySetState.refresh_flow`
 is a generator that yields the URLs it wants and receives what came back, so the same
 logic (discovery, same-host redirects, parsing, stale-if-error) runs under
-:class:`JWKSClient` (threads, ``httpx.Client``) and :class:`AsyncJWKSClient` (asyncio,
+:class:`JWKSClient` (threads, ``httpx.Client``) and :class:`AsyncJWKSClient` (asyncio or trio,
 ``httpx.AsyncClient``), in the manner of httpx's ``Auth.auth_flow``.
 
 The rules:
 
 * a fetched set is used for ``ttl`` seconds, or ``Cache-Control: max-age`` kept within
   ``min_ttl..max_ttl``;
-* an unknown ``kid`` triggers at most one refetch per ``cooldown``; a kid just looked
-  for in vain is answered from a negative cache;
-* one fetch at a time (single flight) in threads and in asyncio;
-* a failed refresh keeps the last good keys for ``stale_for`` seconds, and is retried
-  only after ``cooldown``;
-* every fetch has a timeout and a body limit; redirects are followed only on the same
-  host; keys are filtered to fit the configured algorithm; nothing in a token (``jku``,
-  ``x5u``, ``x5c``, ``jwk``) is ever used to find a key.
+* a lookup that misses (an unknown ``kid``) or finds a stale key may fetch when
+  ``cooldown`` seconds have passed since the last fetch, so any number of kids cost at
+  most one fetch per window and a kid asked for again and again is found at the latest
+  one ``cooldown`` after the last fetch (nothing is remembered per kid);
+* with no key to serve (nothing fetched yet, or the last good keys older than
+  ``stale_for``), failed fetches are retried sooner: 1 s, 2 s, 4 s ... up to ``cooldown``;
+  ``Retry-After`` of the 503 names the time until the next attempt;
+* one fetch at a time (single flight) in threads and in async code;
+* a failed refresh (including a well-formed set with no usable key) keeps the last good
+  keys for ``stale_for`` seconds;
+* a refresh that removes a key or replaces its material (RFC 7638 thumbprints compared)
+  reports a :class:`~rs_guard.keys.KeyChange`, so the token cache drops what it verified;
+* every GET spends one :class:`~rs_guard.fetch.ExchangeBudget` (a deadline on the whole
+  exchange and a body limit); redirects are followed only on the same host; keys are
+  filtered to fit the configured algorithm; nothing in a token (``jku``, ``x5u``,
+  ``x5c``, ``jwk``) is ever used to find a key.
+
+``docs/keys.md`` tells the same with the numbers.
 """
 
 from __future__ import annotations
 
-import asyncio
+import enum
 import logging
 import math
 import re
 import threading
 import time
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urljoin, urlsplit
 
+import anyio
 import httpx
-from cachetools import TTLCache
 
 from ._jose import JOSEError, json_object
 from .config import JWKSOptions, check_url
 from .errors import ConfigError, InvalidToken, KeysUnavailable
-from .keys import VerificationKey, key_from_jwk
+from .fetch import ExchangeBudget, Fetched, afetch, fetch
+from .keys import KeyChange, VerificationKey, key_from_jwk, same_material
 
-__all__ = ["AsyncJWKSClient", "Fetched", "JWKSClient", "KeySetState"]
+__all__ = ["Action", "AsyncJWKSClient", "Fetched", "JWKSClient", "KeySetState"]
 
 log = logging.getLogger("rs_guard.jwks")
 
 _MAX_AGE = re.compile(r"(?:^|,)\s*max-age\s*=\s*\"?(\d+)\"?", re.IGNORECASE)
 _MAX_REDIRECTS = 3
-_MAX_KIDS_REMEMBERED = 1024
-#: ``identity``: a compressed answer could expand far beyond ``max_bytes`` within one
-#: chunk before the size check sees it (a "zip bomb"); key sets are small anyway.
-_REQUEST_HEADERS = {"accept": "application/json", "accept-encoding": "identity"}
+#: The first retry after a failed fetch with no key to serve; doubled up to ``cooldown``.
+FIRST_RETRY = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """What one GET returned, or why it failed (``error`` set, nothing else)."""
+class Action(enum.Enum):
+    """What a lookup that did not find a fresh key should do (:meth:`KeySetState.action`)."""
 
-    url: str
-    status: int = 0
-    headers: httpx.Headers = field(default_factory=httpx.Headers)
-    body: bytes = b""
-    error: str | None = None
+    #: Answer from the cache (a stale key, or a refusal) without fetching.
+    NONE = "none"
+    #: Fetch now; if a fetch is under way, serve the stale key instead of waiting.
+    FETCH = "fetch"
+    #: Fetch now, or wait for the fetch under way: there is nothing to serve meanwhile.
+    FETCH_OR_WAIT = "fetch_or_wait"
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,23 +103,21 @@ class KeySetState:
         discovery: bool = False,
         options: JWKSOptions | None = None,
         clock: Callable[[], float] = time.time,
-        on_keys_removed: Callable[[], None] | None = None,
+        on_keys_changed: Callable[[KeyChange], None] | None = None,
     ) -> None:
         self.issuer = issuer
         self.algorithm = algorithm
         self.discovery = discovery
         self.options = options or JWKSOptions()
         self.clock = clock
-        self.on_keys_removed = on_keys_removed
+        self.on_keys_changed = on_keys_changed
         self._configured_uri = jwks_uri
         self._jwks_uri: str | None = None if discovery else jwks_uri
         self._keys: _KeySet | None = None
         self._last_attempt = float("-inf")
         self._last_error: str | None = None
-        self._missing: TTLCache[str, bool] = TTLCache(
-            maxsize=_MAX_KIDS_REMEMBERED, ttl=max(self.options.cooldown, 0.001), timer=clock
-        )
-        self._missing_lock = threading.Lock()
+        #: Failed attempts since the last good fetch (for the quick cold retries).
+        self._failures = 0
         #: Number of completed fetch attempts, successful or not (for single flight).
         self.generation = 0
         self._stale_logged = -1
@@ -128,6 +135,13 @@ class KeySetState:
     def last_error(self) -> str | None:
         return self._last_error
 
+    @property
+    def kept_for(self) -> float | None:
+        """Seconds the current keys are used before a refresh (``Cache-Control`` within
+        ``min_ttl..max_ttl``); ``None`` before the first successful fetch."""
+        snapshot = self._keys
+        return None if snapshot is None else snapshot.fresh_until - snapshot.fetched_at
+
     def keys(self) -> list[VerificationKey]:
         snapshot = self._keys
         if snapshot is None:
@@ -142,20 +156,34 @@ class KeySetState:
         key = snapshot.find(kid)
         return key, key is not None and self.clock() < snapshot.fresh_until
 
-    def should_fetch(self, kid: str | None) -> bool:
-        """Whether a lookup of ``kid`` that missed (or found a stale key) may fetch now."""
+    def action(self, kid: str | None, *, fetching: bool) -> Action:
+        """What a lookup of ``kid`` should do now; ``fetching``: a fetch is under way."""
         now = self.clock()
         snapshot = self._keys
-        if snapshot is not None and snapshot.find(kid) is not None:
-            return now >= snapshot.fresh_until and now - self._last_attempt >= self._retry_gap()
-        if kid is not None:
-            with self._missing_lock:  # cachetools caches are not thread-safe
-                if kid in self._missing:
-                    return False
-        return now - self._last_attempt >= self._retry_gap()
+        key = snapshot.find(kid) if snapshot is not None else None
+        due = now >= self.next_attempt_at()
+        if snapshot is not None and key is not None:
+            if now < snapshot.fresh_until:
+                return Action.NONE
+            if now < snapshot.fresh_until + self.options.stale_for:
+                return Action.FETCH if due else Action.NONE  # the stale key serves meanwhile
+        return Action.FETCH_OR_WAIT if due or fetching else Action.NONE
 
-    def _retry_gap(self) -> float:
-        return self.options.cooldown
+    def next_attempt_at(self) -> float:
+        """When the next fetch may start: one ``cooldown`` after the last, or sooner
+        (1 s, 2 s, 4 s ... after the last failure) while there is no key to serve."""
+        gap = self.options.cooldown
+        if self._failures and not self._servable(self.clock()):
+            gap = min(gap, FIRST_RETRY * 2.0 ** (self._failures - 1))
+        return self._last_attempt + gap
+
+    def _servable(self, now: float) -> bool:
+        snapshot = self._keys
+        return snapshot is not None and now < snapshot.fresh_until + self.options.stale_for
+
+    def should_fetch(self, kid: str | None) -> bool:
+        """Whether a lookup of ``kid`` that found no fresh key may start a fetch now."""
+        return self.action(kid, fetching=False) is not Action.NONE
 
     def resolve(self, kid: str | None) -> VerificationKey:
         """The key for ``kid`` after any fetch, or the error that refuses the token."""
@@ -176,9 +204,8 @@ class KeySetState:
                         )
                     return key
                 raise self._unavailable("the cached keys are too old and cannot be refreshed")
-            if kid is not None:
-                with self._missing_lock:
-                    self._missing[kid] = True
+            # Nothing is remembered about the kid: the next lookup after the cooldown
+            # fetches again, however often it was asked for meanwhile.
             if kid is None:
                 raise InvalidToken(
                     "the token names no key (kid) and the key set has several",
@@ -188,11 +215,12 @@ class KeySetState:
         raise self._unavailable("the issuer's keys could not be fetched")
 
     def _unavailable(self, why: str) -> KeysUnavailable:
-        retry = self._last_attempt + self.options.cooldown - self.clock()
-        if not math.isfinite(retry):  # no attempt yet (a lock wait that timed out)
-            retry = self.options.cooldown
+        # Retry-After (RFC 9110 §10.2.3): whole seconds until the next attempt, rounded up
+        # so that a client coming back then finds the attempt made.
+        wait = self.next_attempt_at() - self.clock()
+        retry = math.ceil(wait) if math.isfinite(wait) else math.ceil(self.options.cooldown)
         return KeysUnavailable(
-            f"{why}; try again later", retry_after=max(1, round(retry)), reason="keys_unavailable"
+            f"{why}; try again later", retry_after=max(1, retry), reason="keys_unavailable"
         )
 
     # -- refreshing -----------------------------------------------------------------
@@ -208,6 +236,7 @@ class KeySetState:
             self._install(answer, started)
         except _FetchFailed as exc:
             self._last_error = str(exc)
+            self._failures += 1
             stale = self._keys is not None
             log.warning(
                 "key fetch failed for %s after %.3f s: %s%s",
@@ -298,8 +327,7 @@ class KeySetState:
         previous = self._keys
         self._keys = _KeySet(by_kid, tuple(without_kid), now, now + self._ttl(answer.headers))
         self._last_error = None
-        with self._missing_lock:
-            self._missing.clear()
+        self._failures = 0
         log.info(
             "fetched %d key(s) for %s from %s in %.3f s",
             len(by_kid) + len(without_kid),
@@ -307,10 +335,11 @@ class KeySetState:
             answer.url,
             now - started,
         )
-        if previous is not None and self.on_keys_removed is not None:
-            removed = set(previous.by_kid) - set(by_kid)
-            if removed or (previous.without_kid and not without_kid):
-                self.on_keys_removed()
+        if previous is not None and self.on_keys_changed is not None:
+            changed = _changed_lookups(previous, self._keys)
+            if changed:
+                log.info("keys removed or replaced for %s: %d lookup(s)", self.issuer, len(changed))
+                self.on_keys_changed(KeyChange(self.issuer, changed))
 
     def _ttl(self, headers: httpx.Headers) -> float:
         ttl = self.options.ttl
@@ -318,6 +347,20 @@ class KeySetState:
         if match:
             ttl = float(match.group(1))
         return min(max(ttl, self.options.min_ttl), self.options.max_ttl)
+
+
+def _changed_lookups(previous: _KeySet, current: _KeySet) -> frozenset[str | None]:
+    """The lookups (kids, ``None`` for a token without kid) that no longer find the
+    material they found before: the key was removed, or other material took its place."""
+    changed: set[str | None] = {
+        kid
+        for kid, key in previous.by_kid.items()
+        if not same_material(key, current.by_kid.get(kid))
+    }
+    before = previous.find(None)
+    if before is not None and not same_material(before, current.find(None)):
+        changed.add(None)
+    return frozenset(changed)
 
 
 def metadata_urls(issuer: str) -> list[str]:
@@ -331,12 +374,13 @@ def metadata_urls(issuer: str) -> list[str]:
     ]
 
 
-def _too_large(limit: int) -> str:
-    return f"body larger than {limit} bytes"
-
-
-def _too_slow(timeout: httpx.Timeout) -> str:
-    return f"the answer took longer than {timeout.read} s"
+def _drive(flow: Generator[str, Fetched, None], get: Callable[[str], Fetched]) -> None:
+    try:
+        url = next(flow)
+        while True:
+            url = flow.send(get(url))
+    except StopIteration:
+        pass
 
 
 class JWKSClient:
@@ -346,7 +390,6 @@ class JWKSClient:
         self.state = state
         timeout = httpx.Timeout(state.options.timeout)
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
-        self._timeout = timeout
         self._lock = threading.Lock()
 
     def get_key(self, kid: str | None) -> VerificationKey:
@@ -356,10 +399,9 @@ class JWKSClient:
         key, fresh = self.state.cached(kid)
         if fresh and key is not None:
             return key
-        # A thread that arrives while another fetches sees the fetch's cooldown; with no
-        # key to serve it waits for that fetch instead of refusing (single flight).
-        if self.state.should_fetch(kid) or (key is None and self._lock.locked()):
-            self._refresh(wait=key is None, generation=generation)
+        action = self.state.action(kid, fetching=self._lock.locked())
+        if action is not Action.NONE:
+            self._refresh(wait=action is Action.FETCH_OR_WAIT, generation=generation)
         return self.state.resolve(kid)
 
     def refresh(self) -> None:
@@ -372,123 +414,74 @@ class JWKSClient:
         if not self._lock.acquire(blocking=False):
             if not wait:
                 return  # another thread refreshes; the stale key serves meanwhile
+            # Each GET of a refresh ends by its deadline; discovery and redirects make
+            # at most this many of them.
             limit = self.state.options.timeout * (2 * _MAX_REDIRECTS + 4) + 1
-            if not self._lock.acquire(timeout=limit):
-                return
-            self._lock.release()
+            if self._lock.acquire(timeout=limit):
+                self._lock.release()
             return
         try:
-            if self.state.generation != generation:
-                return
-            self._drive()
+            if self.state.generation == generation:
+                _drive(self.state.refresh_flow(), self._fetch)
         finally:
             self._lock.release()
 
-    def _drive(self) -> None:
-        flow = self.state.refresh_flow()
-        try:
-            url = next(flow)
-            while True:
-                url = flow.send(self._fetch(url))
-        except StopIteration:
-            pass
-
     def _fetch(self, url: str) -> Fetched:
-        limit = self.state.options.max_bytes
-        # httpx timeouts bound each network operation; this bounds the whole answer,
-        # so a server that drips bytes cannot hold a fetch open.
-        deadline = time.monotonic() + self.state.options.timeout
-        try:
-            with self._client.stream(
-                "GET", url, headers=_REQUEST_HEADERS, timeout=self._timeout
-            ) as response:
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > limit:
-                    return Fetched(url, error=_too_large(limit))
-                body = bytearray()
-                for chunk in response.iter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        return Fetched(url, error=_too_large(limit))
-                    if time.monotonic() > deadline:
-                        return Fetched(url, error=_too_slow(self._timeout))
-                return Fetched(url, response.status_code, response.headers, bytes(body))
-        except Exception as exc:  # httpx.InvalidURL, StreamError, ...: a failed fetch, never a 500
-            return Fetched(url, error=f"{type(exc).__name__}: {exc}")
+        options = self.state.options
+        return fetch(self._client, url, ExchangeBudget(options.timeout, options.max_bytes))
 
     def close(self) -> None:
         self._client.close()
 
 
 class AsyncJWKSClient:
-    """Fetches for one :class:`KeySetState` from asyncio, one fetch at a time."""
+    """Fetches for one :class:`KeySetState` from async code (asyncio or trio, through
+    anyio), one fetch at a time."""
 
     def __init__(self, state: KeySetState, *, client: httpx.AsyncClient | None = None) -> None:
         self.state = state
         timeout = httpx.Timeout(state.options.timeout)
         self._client = client or httpx.AsyncClient(timeout=timeout, follow_redirects=False)
-        self._timeout = timeout
-        self._inflight: asyncio.Future[None] | None = None
+        #: Set when the fetch under way ends; ``None`` when no fetch is under way.
+        self._inflight: anyio.Event | None = None
 
     async def get_key(self, kid: str | None) -> VerificationKey:
         key, fresh = self.state.cached(kid)
         if fresh and key is not None:
             return key
-        inflight = self._inflight
-        fetching = inflight is not None and not inflight.done()
-        if self.state.should_fetch(kid) or (key is None and fetching):
-            await self._refresh(wait=key is None)
+        action = self.state.action(kid, fetching=self._inflight is not None)
+        if action is not Action.NONE:
+            await self._refresh(wait=action is Action.FETCH_OR_WAIT)
         return self.state.resolve(kid)
 
     async def refresh(self) -> None:
         await self._refresh(wait=True)
 
     async def _refresh(self, *, wait: bool) -> None:
-        inflight = self._inflight
-        loop = asyncio.get_running_loop()
-        if inflight is None or inflight.done() or inflight.get_loop() is not loop:
-            inflight = loop.create_task(self._drive())
-            self._inflight = inflight
-        if wait:
-            await asyncio.shield(inflight)
-
-    async def _drive(self) -> None:
-        flow = self.state.refresh_flow()
+        running = self._inflight
+        if running is not None:
+            if wait:
+                await running.wait()
+            return  # else the stale key serves meanwhile
+        done = self._inflight = anyio.Event()
         try:
-            url = next(flow)
-            while True:
-                url = flow.send(await self._fetch(url))
-        except StopIteration:
-            pass
+            # Shielded: a request cancelled (its client gone) must not abort the fetch
+            # others wait for; every GET ends by its own deadline anyway.
+            with anyio.CancelScope(shield=True):
+                flow = self.state.refresh_flow()
+                try:
+                    url = next(flow)
+                    while True:
+                        url = flow.send(await self._fetch(url))
+                except StopIteration:
+                    pass
+        finally:
+            self._inflight = None
+            done.set()
 
     async def _fetch(self, url: str) -> Fetched:
-        # A hard cap on the whole exchange, headers included: a server that dribbles its
-        # status line or headers cannot hold a fetch open past the timeout.
-        try:
-            return await asyncio.wait_for(self._fetch_once(url), self.state.options.timeout)
-        except asyncio.TimeoutError:
-            return Fetched(url, error=_too_slow(self._timeout))
-
-    async def _fetch_once(self, url: str) -> Fetched:
-        limit = self.state.options.max_bytes
-        deadline = time.monotonic() + self.state.options.timeout
-        try:
-            async with self._client.stream(
-                "GET", url, headers=_REQUEST_HEADERS, timeout=self._timeout
-            ) as response:
-                declared = response.headers.get("content-length", "")
-                if declared.isdigit() and int(declared) > limit:
-                    return Fetched(url, error=_too_large(limit))
-                body = bytearray()
-                async for chunk in response.aiter_bytes():
-                    body += chunk
-                    if len(body) > limit:
-                        return Fetched(url, error=_too_large(limit))
-                    if time.monotonic() > deadline:
-                        return Fetched(url, error=_too_slow(self._timeout))
-                return Fetched(url, response.status_code, response.headers, bytes(body))
-        except Exception as exc:  # httpx.InvalidURL, StreamError, ...: a failed fetch, never a 500
-            return Fetched(url, error=f"{type(exc).__name__}: {exc}")
+        options = self.state.options
+        return await afetch(self._client, url, ExchangeBudget(options.timeout, options.max_bytes))
 
     async def aclose(self) -> None:
         await self._client.aclose()

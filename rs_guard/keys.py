@@ -4,10 +4,14 @@ A key is usable only when its ``kty`` (and curve) fits the algorithm, its ``use`
 absent or ``sig``, its ``alg`` absent or equal, its ``key_ops`` absent or with
 ``verify``, and an RSA modulus has at least 2048 bits (RFC 7518 §3.3). The signature
 itself is checked by PyJWT's algorithm objects over ``cryptography``.
+
+Each key carries its RFC 7638 thumbprint, so that a refresh can tell the same material
+under a kid from new material under the same kid (:class:`KeyChange`).
 """
 
 from __future__ import annotations
 
+import hmac
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -19,7 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from jwt.algorithms import Algorithm, get_default_algorithms
 from jwt.exceptions import InvalidKeyError, PyJWTError
 
-__all__ = ["VerificationKey", "hmac_key", "key_from_jwk"]
+from .binding.thumbprint import jwk_thumbprint
+
+__all__ = ["KeyChange", "VerificationKey", "hmac_key", "key_from_jwk", "same_material"]
 
 log = logging.getLogger("rs_guard.keys")
 
@@ -44,6 +50,8 @@ class VerificationKey:
     algorithm: str
     key: Any
     _impl: Algorithm
+    #: RFC 7638 SHA-256 thumbprint of the public key (``None`` for the HS256 secret).
+    thumbprint: str | None = None
 
     def verify(self, signing_input: bytes, signature: bytes) -> bool:
         scheme = _RSA_SCHEMES.get(self.algorithm)
@@ -95,4 +103,32 @@ def key_from_jwk(jwk: Mapping[str, Any], algorithm: str) -> VerificationKey | No
     if kty == "RSA" and key.key_size < MIN_RSA_BITS:
         log.warning("skipping an RSA key of %d bits (kid=%r)", key.key_size, kid)
         return None
-    return VerificationKey(kid, algorithm, key, impl)
+    return VerificationKey(kid, algorithm, key, impl, _thumbprint(impl, key))
+
+
+def _thumbprint(impl: Algorithm, key: Any) -> str | None:
+    # From the loaded key's own JWK, so two encodings of one key give one thumbprint.
+    try:
+        return jwk_thumbprint(impl.to_jwk(key, as_dict=True))
+    except (ValueError, TypeError, PyJWTError):
+        return None
+
+
+def same_material(a: VerificationKey, b: VerificationKey | None) -> bool:
+    """Whether ``b`` is the same public key as ``a`` (RFC 7638 thumbprints, constant time)."""
+    if b is None or a.thumbprint is None or b.thumbprint is None:
+        return False
+    return hmac.compare_digest(a.thumbprint, b.thumbprint)
+
+
+@dataclass(frozen=True, slots=True)
+class KeyChange:
+    """What a key refresh took away: the lookups whose key material is gone or replaced.
+
+    ``kids`` holds the ``kid`` of every key removed or re-keyed under the same kid, and
+    ``None`` when the key a token without ``kid`` resolves to was removed or swapped.
+    A token verified through one of these lookups must be verified again.
+    """
+
+    issuer: str
+    kids: frozenset[str | None]

@@ -2,7 +2,8 @@
 
 * :func:`settings_from_resource_server`: the JSON object of the Auth0 Management API
   (``GET /api/v2/resource-servers/{id}``); unknown fields are ignored.
-* :func:`settings_from_env`: the ``RS_GUARD_*`` variables of INTERFACE.md §1.
+* :func:`settings_from_env`: the ``RS_GUARD_*`` variables (the table in
+  :mod:`rs_guard.settings`).
 * :func:`load_config`: both, the environment over the file named by ``RS_GUARD_CONFIG``.
 
 Every function returns keyword arguments or a config; a bad value raises
@@ -12,6 +13,7 @@ Every function returns keyword arguments or a config; a bad value raises
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,17 +22,18 @@ from typing import Any
 from .config import (
     DPoPOptions,
     GuardConfig,
+    JWKSOptions,
     ProofOfPossession,
     Scope,
     SubjectTypeAuthorization,
     TokenEncryption,
 )
 from .errors import ConfigError
+from .settings import SETTINGS, comma_list, domain_issuer, unknown_message, unknown_names
 
 __all__ = ["load_config", "settings_from_env", "settings_from_resource_server"]
 
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
+logger = logging.getLogger("rs_guard.config")
 #: Fields that only concern the authorization server; read, documented, ignored here.
 AUTHORIZATION_SERVER_ONLY = (
     "allow_offline_access",
@@ -122,86 +125,53 @@ def settings_from_resource_server(data: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise ConfigError(name, f"must be true or false, got {value!r}")
-
-
-def _number(name: str, value: str, kind: type[int] | type[float]) -> Any:
-    try:
-        return kind(value.strip())
-    except ValueError as exc:
-        raise ConfigError(name, f"must be a number, got {value!r}") from exc
-
-
-def _list(value: str) -> list[str]:
-    return [item.strip() for item in value.split(",") if item.strip()]
-
-
 def settings_from_env(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Keyword arguments for :class:`GuardConfig` from ``RS_GUARD_*`` variables.
 
+    Every variable is read through the one table of :mod:`rs_guard.settings`.
     ``RS_GUARD_ISSUER`` and ``RS_GUARD_AUDIENCE`` may list several values separated by
-    commas; the first is the main one.
+    commas; the first is the main one. An unknown ``RS_GUARD_*`` name is logged (with the
+    setting it most likely misspells), and ignored.
     """
     env = os.environ if environ is None else environ
+    for name in unknown_names(env):
+        logger.warning("rs_guard settings: %s %s", name, unknown_message(name))
     out: dict[str, Any] = {}
-
-    def get(name: str) -> str | None:
-        value = env.get(name)
-        return value if value not in (None, "") else None
-
-    issuers: list[str] = []
-    if (value := get("RS_GUARD_ISSUER")) is not None:
-        issuers = _list(value)
-    elif (value := get("RS_GUARD_DOMAIN")) is not None:
-        domain = value.strip().removeprefix("https://").rstrip("/")
-        issuers = [f"https://{domain}/"]
-    if issuers:
-        out["issuer"], out["additional_issuers"] = issuers[0], tuple(issuers[1:])
-    if (value := get("RS_GUARD_AUDIENCE")) is not None:
-        audiences = _list(value)
-        if audiences:
-            out["audience"], out["additional_audiences"] = audiences[0], tuple(audiences[1:])
-    strings = {
-        "RS_GUARD_JWKS_URI": "jwks_uri",
-        "RS_GUARD_SIGNING_ALG": "algorithm",
-        "RS_GUARD_SIGNING_SECRET": "signing_secret",
-        "RS_GUARD_TOKEN_DIALECT": "token_dialect",
-        "RS_GUARD_CLIENT_CERT_HEADER": "client_cert_header",
-        "RS_GUARD_PUBLIC_URL": "public_url",
-        "RS_GUARD_REPLAY_STORE": "replay_store",
-    }
-    for name, target in strings.items():
-        if (value := get(name)) is not None:
-            out[target] = value.strip()
-    if (value := get("RS_GUARD_DISCOVERY")) is not None:
-        out["discovery"] = _bool("RS_GUARD_DISCOVERY", value)
-    if (value := get("RS_GUARD_LEEWAY")) is not None:
-        out["leeway"] = _number("RS_GUARD_LEEWAY", value, float)
-    if (value := get("RS_GUARD_TOKEN_CACHE")) is not None:
-        out["token_cache_size"] = _number("RS_GUARD_TOKEN_CACHE", value, int)
-    if (value := get("RS_GUARD_TRUSTED_PROXIES")) is not None:
-        out["trusted_proxies"] = tuple(_list(value))
-    if (value := get("RS_GUARD_DPOP_NONCE")) is not None:
-        # RS_GUARD_DPOP_NONCE_SECRET: shared by every worker, so each accepts the others' nonces
-        out["dpop"] = DPoPOptions(
-            nonce=_bool("RS_GUARD_DPOP_NONCE", value),
-            nonce_secret=get("RS_GUARD_DPOP_NONCE_SECRET"),
-        )
-    if (value := get("RS_GUARD_DECRYPTION_KEY")) is not None:
-        pems = []
-        for path in _list(value):
-            try:
-                pems.append(Path(path).read_text())
-            except OSError as exc:
-                raise ConfigError("RS_GUARD_DECRYPTION_KEY", f"cannot read {path}: {exc}") from exc
-        out["decryption_keys"] = tuple(pems)
+    dpop: dict[str, Any] = {}
+    jwks: dict[str, Any] = {}
+    for setting in SETTINGS:
+        value = env.get(setting.name)
+        if setting.parse is None or value is None or value == "":
+            continue
+        for target, parsed in setting.parse(setting.name, value).items():
+            if target.startswith("dpop."):
+                dpop[target.removeprefix("dpop.")] = parsed
+            elif target.startswith("jwks."):
+                jwks[target.removeprefix("jwks.")] = parsed
+            else:
+                out[target] = parsed
+    if dpop:
+        out["dpop"] = DPoPOptions(**dpop)
+    if jwks:
+        out["jwks"] = JWKSOptions(**jwks)
+    _check_domain(env, out)
     return out
+
+
+def _check_domain(env: Mapping[str, str], out: dict[str, Any]) -> None:
+    """``RS_GUARD_DOMAIN`` with ``RS_GUARD_ISSUER``: both must name the same main issuer,
+    and then the issuer list wins (it may name more issuers)."""
+    domain, issuer = env.get("RS_GUARD_DOMAIN"), env.get("RS_GUARD_ISSUER")
+    if not domain or not issuer:
+        return
+    issuers = comma_list(issuer)
+    if not issuers or domain_issuer(domain) != issuers[0]:
+        raise ConfigError(
+            "RS_GUARD_DOMAIN",
+            f"RS_GUARD_DOMAIN={domain!r} means the issuer {domain_issuer(domain)!r}, but "
+            f"RS_GUARD_ISSUER={issuer!r} disagrees; set only one of them",
+        )
+    out["issuer"], out["additional_issuers"] = issuers[0], tuple(issuers[1:])
 
 
 def read_resource_server_file(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -220,7 +190,14 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> G
     settings: dict[str, Any] = {}
     if env.get("RS_GUARD_CONFIG"):
         settings.update(read_resource_server_file(env["RS_GUARD_CONFIG"]))
-    settings.update(settings_from_env(env))
+    from_env = settings_from_env(env)
+    if "scopes" in from_env and "scopes" in settings:
+        # The environment names the scopes; the file may still describe them.
+        described = {s.value: s.description for s in settings["scopes"]}
+        from_env["scopes"] = tuple(
+            Scope(s.value, described.get(s.value, "")) for s in from_env["scopes"]
+        )
+    settings.update(from_env)
     settings.update(overrides)
     return build_config(settings)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import InsufficientScope
-from .token import AccessToken
+from .token import AccessToken, split_delimited
 
 __all__ = [
     "Requirement",
@@ -26,6 +26,7 @@ __all__ = [
     "claim_includes",
     "claim_matches",
     "clients_only",
+    "found_elsewhere",
     "permissions",
     "users_only",
 ]
@@ -55,6 +56,30 @@ def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
     return names
 
 
+def found_elsewhere(token: AccessToken, wanted: Iterable[str], checked: str) -> str:
+    """Why a scope the route wants may look granted, or ``""``: the other claim has it.
+
+    ``checked`` is the claim the refusing check read (``"scope"`` or ``"permissions"``).
+    The text names only the route's own scope names, and only those the token carries in
+    the other claim: nothing else of the token is repeated. Used in the 403 description
+    (and by ``rs-guard inspect``), once for every adapter.
+    """
+    other_name, other = (
+        ("permissions", token.permissions) if checked == "scope" else ("scope", token.scopes)
+    )
+    found = [name for name in wanted if name in other]
+    if not found:
+        return ""
+    if checked == "scope":
+        why = "permissions count only with enforce_policies on and an *_authz token dialect"
+        what = "this API checks scope"
+    elif token.granted_claim == "permissions":
+        why, what = "enforce_policies is on", "this API checks permissions"
+    else:
+        why, what = "a permissions() requirement", "this route checks permissions"
+    return f"; the token carries {' '.join(found)} in {other_name}, but {what} ({why})"
+
+
 def all_of(*scopes: str) -> Requirement:
     """Every one of ``scopes`` must be granted."""
     needed = _names(scopes, "all_of")
@@ -63,7 +88,10 @@ def all_of(*scopes: str) -> Requirement:
         missing = [s for s in needed if s not in token.granted]
         if missing:
             raise InsufficientScope(
-                f"the token lacks {' '.join(missing)}", required=needed, reason="insufficient_scope"
+                f"the token lacks {' '.join(missing)}"
+                + found_elsewhere(token, missing, token.granted_claim),
+                required=needed,
+                reason="insufficient_scope",
             )
 
     return Requirement(check, needed, f"all of {' '.join(needed)}")
@@ -78,7 +106,8 @@ def any_of(*scopes: str) -> Requirement:
     def check(token: AccessToken) -> None:
         if token.granted.isdisjoint(options):
             raise InsufficientScope(
-                f"the token has none of {' '.join(options)}",
+                f"the token has none of {' '.join(options)}"
+                + found_elsewhere(token, options, token.granted_claim),
                 required=options,
                 reason="insufficient_scope",
             )
@@ -94,7 +123,8 @@ def permissions(*names: str) -> Requirement:
         missing = [p for p in needed if p not in token.permissions]
         if missing:
             raise InsufficientScope(
-                f"the token lacks the permission {' '.join(missing)}",
+                f"the token lacks the permission {' '.join(missing)}"
+                + found_elsewhere(token, missing, "permissions"),
                 required=needed,
                 reason="insufficient_permission",
             )
@@ -115,12 +145,12 @@ def claim_equals(claim: str, value: Any) -> Requirement:
 
 
 def claim_includes(claim: str, *values: Any) -> Requirement:
-    """The claim (a list, or a space-delimited string) must contain every one of ``values``."""
+    """The claim (a list, or a string split on SP only) must contain every one of ``values``."""
 
     def check(token: AccessToken) -> None:
         present = token.claims.get(claim)
-        items = present.split() if isinstance(present, str) else present
-        if not isinstance(items, list) or any(v not in items for v in values):
+        items = split_delimited(present) if isinstance(present, str) else present
+        if not isinstance(items, (list, frozenset)) or any(v not in items for v in values):
             raise InsufficientScope(
                 f"the {claim} claim does not include what the route requires",
                 reason="claim_mismatch",

@@ -5,7 +5,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["AccessToken"]
+__all__ = ["AccessToken", "split_delimited"]
+
+
+def split_delimited(value: str) -> frozenset[str]:
+    """The tokens of a space-delimited claim (``scope``): split on SP (0x20) only.
+
+    RFC 6749 §3.3 and RFC 9068 §2.2.3: scope tokens are separated by SP; empty pieces
+    (two spaces in a row, leading or trailing ones) are dropped. No other character
+    separates: a tab, a line feed or a Unicode space stays inside its piece, so
+    ``"write:x<TAB>read:x"`` is one (odd) token and never grants ``read:x``.
+    """
+    return frozenset(piece for piece in value.split(" ") if piece)
 
 
 class _Fields(NamedTuple):
@@ -21,6 +32,9 @@ class _Fields(NamedTuple):
     expires_at: float
     cnf: Mapping[str, Any] | None
     is_client: bool
+    #: The claim ``granted`` comes from: ``"scope"``, or ``"permissions"`` under an
+    #: ``*_authz`` dialect with ``enforce_policies``.
+    granted_claim: str = "scope"
 
 
 class AccessToken(_Fields):

@@ -1,9 +1,12 @@
 """The request URL as the API's public address sees it (for the DPoP ``htu`` check).
 
 With ``public_url`` set (an API behind a proxy), the scheme, host, port and path prefix
-come from it. Without it, they come from what the server itself knows (the ASGI
+come from it. Without it, they come from what the server reports (the ASGI
 ``server``/``scheme``, the WSGI ``SERVER_NAME``/``SERVER_PORT``/``wsgi.url_scheme``),
-never from ``Host`` or ``X-Forwarded-*`` headers, which a client can forge.
+never from ``X-Forwarded-*`` headers, which a client can forge. The ASGI ``server`` is
+the server's own address; the WSGI ``SERVER_NAME`` is not always: gunicorn on a unix
+socket takes it from the client's ``Host``, which is why the WSGI adapters warn at
+start-up when DPoP is on without ``public_url``.
 """
 
 from __future__ import annotations

@@ -3,9 +3,10 @@
 Verification is split in two so that a token refused for what it says about itself
 costs no key lookup (and never a key fetch):
 
-1. :meth:`TokenPolicy.precheck` parses the compact JWS strictly and checks the header
-   (``alg`` pinned, ``typ``, ``crit``) and every claim (``iss``, ``aud``, times, types,
-   the dialect's required claims, lifetime ceiling, subject type);
+1. :meth:`TokenPolicy.precheck` parses the compact JWS strictly and applies the named
+   rules of :attr:`TokenPolicy.checks` in order: the header (``alg`` pinned, ``typ``,
+   ``crit``) and every claim (``iss``, ``aud``, times, types, the dialect's required
+   claims, lifetime ceiling, subject type);
 2. :meth:`TokenPolicy.finish` checks the signature with the key the header names and
    builds the :class:`~rs_guard.token.AccessToken`.
 """
@@ -13,17 +14,17 @@ costs no key lookup (and never a key fetch):
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from ._jose import JOSEError, parse_compact_jws
+from ._jose import CompactJWS, JOSEError, parse_compact_jws
 from .config import GuardConfig
 from .errors import InvalidToken
 from .keys import VerificationKey
-from .token import AccessToken
+from .token import AccessToken, split_delimited
 
-__all__ = ["TokenPolicy", "UnverifiedToken"]
+__all__ = ["NamedCheck", "TokenPolicy", "UnverifiedToken", "parse_token"]
 
 #: ``typ`` values accepted for the Auth0 dialects (RFC 9068 tokens are accepted too).
 _AUTH0_TYPES = frozenset({"jwt", "application/jwt", "at+jwt", "application/at+jwt"})
@@ -37,6 +38,7 @@ _STRING_CLAIMS = ("sub", "client_id", "jti", "azp", "gty", "scope")
 _TIME_CLAIMS = ("exp", "nbf", "iat")
 #: Header parameters that change how the signature is to be read; none is supported.
 _UNSUPPORTED_HEADERS = ("crit", "b64", "enc", "zip")
+_UNSUPPORTED_SET = frozenset(_UNSUPPORTED_HEADERS)
 _EMPTY: frozenset[str] = frozenset()
 #: JWS algorithm names (RFC 7518 §3.1, RFC 8037) that may be named in a refusal.
 _REGISTERED_ALGS = frozenset(
@@ -84,8 +86,37 @@ def is_client_token(claims: Mapping[str, Any], rfc9068: bool) -> bool:
     return rfc9068 and sub is not None and sub == claims.get("client_id")
 
 
+def parse_token(token: str) -> CompactJWS:
+    """The strict compact-JWS parse (RFC 7515 §7.1): three base64url segments of JSON."""
+    try:
+        return parse_compact_jws(token)
+    except JOSEError as exc:
+        raise InvalidToken(f"the access token is malformed: {exc}", reason="malformed") from exc
+
+
+class NamedCheck(NamedTuple):
+    """One rule of the verifier: ``run(header, claims, now)`` raises
+    :class:`~rs_guard.errors.InvalidToken` when the token breaks it.
+
+    ``needs`` names the claims (and the checks of the same name) the rule reads: when one
+    of them is absent or failed, a diagnostic reports this check as not applicable.
+    """
+
+    name: str
+    about: str
+    run: Callable[[Mapping[str, Any], Mapping[str, Any], float], None]
+    needs: tuple[str, ...] = ()
+
+
 class TokenPolicy:
-    """The verification rules of one :class:`~rs_guard.config.GuardConfig`, precomputed."""
+    """The verification rules of one :class:`~rs_guard.config.GuardConfig`, precomputed.
+
+    :attr:`checks` is the ordered list of named rules a token's header and claims must
+    pass. :meth:`precheck` runs them in order and stops at the first failure; a
+    diagnostic (``rs-guard inspect``) runs the same list and collects every result.
+    Rules that cannot apply under these settings (no ``token_lifetime``, no
+    ``subject_type_authorization``) are not in the list.
+    """
 
     def __init__(self, config: GuardConfig) -> None:
         self.config = config
@@ -106,6 +137,47 @@ class TokenPolicy:
         sta = config.subject_type_authorization
         self.deny_users = sta is not None and sta.user == "deny_all"
         self.deny_clients = sta is not None and sta.client == "deny_all"
+        checks = [
+            NamedCheck("alg", "alg is the configured algorithm (RFC 8725 §3.1)", self.check_alg),
+            NamedCheck("typ", "typ is an access-token type (RFC 9068 §2.1)", self.check_typ),
+            NamedCheck(
+                "header",
+                "no crit/b64/enc/zip header parameter (RFC 7515 §4.1.11)",
+                self.check_header_parameters,
+            ),
+            NamedCheck("kid", "kid is a short string", self.check_kid),
+            NamedCheck("required", "every required claim is present", self.check_required),
+            NamedCheck("iss", "iss is a configured issuer", self.check_issuer, ("iss",)),
+            NamedCheck("aud", "aud includes the API identifier", self.check_audience, ("aud",)),
+            NamedCheck("exp", "not expired (exp + leeway)", self.check_exp, ("exp",)),
+            NamedCheck("nbf", "already valid (nbf - leeway)", self.check_nbf),
+            NamedCheck("iat", "not issued in the future (iat - leeway)", self.check_iat, ("iat",)),
+            NamedCheck(
+                "claims",
+                "claim types (strings, permissions list, cnf object)",
+                self.check_claim_types,
+            ),
+        ]
+        if self.lifetime is not None:
+            checks.append(
+                NamedCheck(
+                    "lifetime",
+                    "exp - iat within token_lifetime",
+                    self.check_lifetime,
+                    ("exp", "iat"),
+                )
+            )
+        if self.deny_users or self.deny_clients:
+            checks.append(
+                NamedCheck(
+                    "subject",
+                    "subject type allowed (subject_type_authorization)",
+                    self.check_subject,
+                )
+            )
+        #: The named rules, in the order :meth:`precheck` applies them.
+        self.checks: tuple[NamedCheck, ...] = tuple(checks)
+        self._runs = tuple(check.run for check in checks)
 
     # -- step 1: everything but the signature ------------------------------------------
 
@@ -115,6 +187,28 @@ class TokenPolicy:
         For a nested JWE, ``token`` is the decrypted inner JWS and ``raw`` the presented
         JWE: the result keeps ``raw`` (the cache key, the DPoP ``ath`` input).
         """
+        jws = self.parse(token)
+        header, claims = jws.header, jws.payload
+        for run in self._runs:
+            run(header, claims, now)
+        presented = token if raw is None else raw
+        return UnverifiedToken(
+            presented,
+            header,
+            claims,
+            jws.signing_input,
+            jws.signature,
+            header.get("kid"),
+            claims["iss"],
+        )
+
+    def parse(self, token: str) -> CompactJWS:
+        """The size limit, then the strict compact-JWS parse."""
+        self.check_size(token)
+        return parse_token(token)
+
+    def check_size(self, token: str) -> None:
+        """Text, and no longer than ``max_token_bytes`` (checked before any parsing)."""
         if not isinstance(token, str):
             raise InvalidToken("the access token is not text", reason="malformed")
         if len(token) > self.max_token_bytes:
@@ -122,20 +216,10 @@ class TokenPolicy:
                 f"the access token is larger than {self.max_token_bytes} bytes",
                 reason="token_too_large",
             )
-        try:
-            jws = parse_compact_jws(token)
-        except JOSEError as exc:
-            raise InvalidToken(f"the access token is malformed: {exc}", reason="malformed") from exc
-        header = jws.header
-        kid = self._check_header(header)
-        claims = jws.payload
-        issuer = self._check_claims(claims, now)
-        presented = token if raw is None else raw
-        return UnverifiedToken(
-            presented, header, claims, jws.signing_input, jws.signature, kid, issuer
-        )
 
-    def _check_header(self, header: dict[str, Any]) -> str | None:
+    # -- the named rules (each reads the header and claims, raises InvalidToken) -------
+
+    def check_alg(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         alg = header.get("alg")
         if alg != self.algorithm:
             # RFC 8725 §3.1: the algorithm comes from the settings, never the token.
@@ -146,6 +230,8 @@ class TokenPolicy:
                 f"the token is signed with {named}; this API accepts {self.algorithm} only",
                 reason="wrong_algorithm",
             )
+
+    def check_typ(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         typ = header.get("typ")
         if typ is None:
             if self.rfc9068:
@@ -159,6 +245,12 @@ class TokenPolicy:
                 + (" (at+jwt)" if self.rfc9068 else ""),
                 reason="wrong_type",
             )
+
+    def check_header_parameters(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
+    ) -> None:
+        if _UNSUPPORTED_SET.isdisjoint(header):
+            return
         for name in _UNSUPPORTED_HEADERS:
             if name in header:
                 # RFC 7515 §4.1.11: an extension we do not understand must be refused.
@@ -166,29 +258,60 @@ class TokenPolicy:
                     f"the token header uses {name!r}, which is not supported",
                     reason="unsupported_header",
                 )
+
+    def check_kid(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         kid = header.get("kid")
         if kid is not None and (not isinstance(kid, str) or len(kid) > 256):
             raise InvalidToken("the token's kid is not a short string", reason="invalid_header")
-        return kid
 
-    def _check_claims(self, claims: dict[str, Any], now: float) -> str:
+    def check_required(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
+    ) -> None:
         for name in self.required:
             if claims.get(name) is None:  # absent, or null (RFC 7519 §4.1: never a value)
                 raise InvalidToken(f"the token has no {name} claim", reason="missing_claim")
-        issuer = claims["iss"]
+
+    def check_issuer(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
+    ) -> None:
+        issuer = claims.get("iss")
         if not isinstance(issuer, str) or issuer not in self.issuers:
             raise InvalidToken("the token was issued by another issuer", reason="wrong_issuer")
-        self._check_audience(claims["aud"])
-        leeway = self.leeway
+
+    def check_audience(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
+    ) -> None:
+        aud = claims.get("aud")
+        if isinstance(aud, str):
+            if aud in self.audiences:
+                return
+        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+            if not self.audiences.isdisjoint(aud):
+                return
+        else:
+            raise InvalidToken("the aud claim is malformed", reason="invalid_claim")
+        raise InvalidToken("the token is meant for another audience", reason="wrong_audience")
+
+    def check_exp(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
         exp = _number(claims, "exp")
-        nbf = _number(claims, "nbf")
-        iat = _number(claims, "iat")
-        if exp is not None and now >= exp + leeway:
+        if exp is not None and now >= exp + self.leeway:
             raise InvalidToken("the token has expired", reason="expired")
-        if nbf is not None and now + leeway < nbf:
+
+    def check_nbf(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
+        if "nbf" not in claims:  # optional, and usually absent
+            return
+        nbf = _number(claims, "nbf")
+        if nbf is not None and now + self.leeway < nbf:
             raise InvalidToken("the token is not valid yet", reason="not_yet_valid")
-        if iat is not None and iat > now + leeway:
+
+    def check_iat(self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float) -> None:
+        iat = _number(claims, "iat")
+        if iat is not None and iat > now + self.leeway:
             raise InvalidToken("the token was issued in the future", reason="issued_in_future")
+
+    def check_claim_types(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
+    ) -> None:
         for name in _STRING_CLAIMS:
             value = claims.get(name, _ABSENT)
             if value is not _ABSENT and not isinstance(value, str):
@@ -203,50 +326,47 @@ class TokenPolicy:
         cnf = claims.get("cnf", _ABSENT)
         if cnf is not _ABSENT and not isinstance(cnf, dict):
             raise InvalidToken("the cnf claim is not an object", reason="invalid_claim")
-        if (
-            self.lifetime is not None
-            and exp is not None
-            and iat is not None
-            and exp - iat > self.lifetime + leeway
-        ):
+
+    def check_lifetime(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
+    ) -> None:
+        # Runs after the exp and iat rules: both are present, finite NumericDates here.
+        lifetime = self.lifetime
+        if lifetime is not None and claims["exp"] - claims["iat"] > lifetime + self.leeway:
             raise InvalidToken(
                 "the token lives longer than this API's token_lifetime",
                 reason="lifetime_exceeded",
             )
-        if self.deny_users or self.deny_clients:
-            client = is_client_token(claims, self.rfc9068)
-            if (client and self.deny_clients) or (not client and self.deny_users):
-                kind = "client (machine-to-machine)" if client else "user"
-                raise InvalidToken(
-                    f"this API does not accept {kind} tokens", reason="subject_type_denied"
-                )
-        return issuer
 
-    def _check_audience(self, aud: Any) -> None:
-        if isinstance(aud, str):
-            if aud in self.audiences:
-                return
-        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
-            if not self.audiences.isdisjoint(aud):
-                return
-        else:
-            raise InvalidToken("the aud claim is malformed", reason="invalid_claim")
-        raise InvalidToken("the token is meant for another audience", reason="wrong_audience")
+    def check_subject(
+        self, header: Mapping[str, Any], claims: Mapping[str, Any], now: float
+    ) -> None:
+        client = is_client_token(claims, self.rfc9068)
+        if (client and self.deny_clients) or (not client and self.deny_users):
+            kind = "client (machine-to-machine)" if client else "user"
+            raise InvalidToken(
+                f"this API does not accept {kind} tokens", reason="subject_type_denied"
+            )
 
     # -- step 2: the signature ----------------------------------------------------------
 
     def finish(self, unverified: UnverifiedToken, key: VerificationKey) -> AccessToken:
+        """The signature check with ``key``, then the :class:`AccessToken`."""
+        self.check_signature(unverified, key)
+        return self.build(unverified)
+
+    def check_signature(self, unverified: UnverifiedToken, key: VerificationKey) -> None:
+        """The signature over the signing input, by ``key`` of the configured algorithm."""
         if key.algorithm != self.algorithm or not key.verify(
             unverified.signing_input, unverified.signature
         ):
             raise InvalidToken("the token's signature is not valid", reason="bad_signature")
-        return self.build(unverified)
 
     def build(self, unverified: UnverifiedToken) -> AccessToken:
         """The :class:`AccessToken` of a token whose signature was checked."""
         claims = unverified.claims
         scope = claims.get("scope")
-        scopes = frozenset(scope.split()) if scope else _EMPTY
+        scopes = split_delimited(scope) if scope else _EMPTY
         permissions = frozenset(claims["permissions"]) if claims.get("permissions") else _EMPTY
         cnf = claims.get("cnf")
         return AccessToken(
@@ -260,4 +380,5 @@ class TokenPolicy:
             float(claims["exp"]),
             MappingProxyType(cnf) if cnf is not None else None,
             is_client_token(claims, self.rfc9068),
+            "permissions" if self.uses_permissions else "scope",
         )

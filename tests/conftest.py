@@ -27,6 +27,13 @@ def clock() -> FrozenClock:
     return FrozenClock()
 
 
+@pytest.fixture(scope="module")
+def anyio_backend() -> str:
+    """``@pytest.mark.anyio`` tests run on asyncio unless their module asks for trio too
+    (its own ``anyio_backend`` fixture): some async clients (Redis) are asyncio-only."""
+    return "asyncio"
+
+
 @pytest.fixture(scope="session")
 def rs256_issuer() -> TokenIssuer:
     return TokenIssuer(algorithm="RS256")

@@ -7,7 +7,7 @@ from rs_guard.adapters.fastapi import RSGuard
 
 auth = RSGuard(load_config())  # RS_GUARD_DOMAIN, RS_GUARD_AUDIENCE, ...
 app = FastAPI()
-auth.install(app, public_paths=["/health"])
+auth.install(app, public_paths=["/health"])  # /docs, /redoc and /openapi.json stay public
 Reader = Annotated[AccessToken, Security(auth, scopes=["read:appointments"])]
 
 

@@ -4,7 +4,7 @@
 
     auth = RSGuard(load_config())
     app = FastAPI()
-    auth.install(app, public_paths=["/health", "/docs*", "/openapi.json"])
+    auth.install(app, public_paths=["/health"])     # /docs, /redoc, /openapi.json stay public
 
     @app.get("/appointments")
     async def appointments(token: AccessToken = Security(auth, scopes=["read:appointments"])):
@@ -12,27 +12,28 @@
 
 ``RSGuard`` is a FastAPI security scheme (an OAuth 2.0 authorization-code flow on the
 issuer, with the API's ``scopes`` from the settings), so the OpenAPI document shows the
-scheme and, per operation, the scopes it requires. With the middleware installed it
-reads the token the middleware verified; without it (``install(app, middleware=False)``
-or no ``install`` on a public path) it verifies the request itself with its own
-:class:`~rs_guard.guard.AsyncGuard`. The ``SecurityScopes`` are all required, checked with
-:func:`rs_guard.requirements.all_of` against ``token.granted``.
+scheme and, per operation, the scopes it requires. It takes the token the middleware
+verified only when the middleware verified it under this dependency's own settings (the
+same :class:`~rs_guard.config.GuardConfig` object); otherwise (another guard's middleware
+or dependency, a public path, no middleware) it verifies the request itself with its own
+:class:`~rs_guard.guard.AsyncGuard`. The ``SecurityScopes`` are all required, checked
+with :func:`rs_guard.requirements.all_of` against ``token.granted``.
 
 ``auth.requires(...)`` is the route decorator for path operations (all-of scopes, any-of,
 permissions, claim checks): it adds a hidden ``Security(auth, scopes=...)`` parameter, so
 it too works with or without the middleware and shows its scopes in OpenAPI.
 
-Refusals are :class:`~rs_guard.errors.RSGuardError`; ``install`` registers the handler that
-answers them exactly as RFC 6750 §3 (and INTERFACE.md §3) says, body
-``{"error", "error_description"}``, and the middleware answers them as well.
+Refusals are :class:`~rs_guard.errors.RSGuardError`. ``install`` registers the handler
+that answers them as RFC 6750 §3 says (unless the app has its own), and the middleware
+sends its own refusals to the app's handler too: replace it with
+``@app.exception_handler(RSGuardError)`` to answer every refusal in one format.
 """
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Security
 from fastapi.openapi.models import OAuth2 as OAuth2Model
@@ -50,20 +51,39 @@ from ..loaders import load_config
 from ..observability import record_refusal
 from ..requirements import Requirement, all_of
 from ..token import AccessToken
-from ._common import TOKEN_KEY, build_requirements, error_response
-from .asgi import STATE_KEY, GuardState, RSGuardMiddleware, request_context
-from .starlette import add_parameter, check_endpoint, mark, require_scopes, requires
+from ._asgi_io import request_context
+from ._decorate import Authorized, Guarded, protect, refuse_bare_use
+from ._routes import RouteRequirements, build_requirements, dependant_scopes
+from ._shell import (
+    CHALLENGE_KEY,
+    error_response,
+    record_verified,
+    refusal_challenge,
+    verified_under,
+)
+from .starlette import RSGuardMiddleware, require_scopes, requires
+from .swagger import configure_swagger_oauth
 
 F = TypeVar("F", bound=Callable[..., Any])
 
 #: The hidden parameter :meth:`RSGuard.requires` adds: the token from ``Security(auth)``.
 _TOKEN_PARAM = "rs_guard_token_"
 
-__all__ = ["RSGuard", "dependant_scopes", "require_scopes", "requires"]
+__all__ = ["RSGuard", "dependant_scopes", "docs_paths", "require_scopes", "requires"]
+
+
+def docs_paths(app: FastAPI) -> tuple[str, ...]:
+    """The app's documentation paths: Swagger UI, its OAuth2 redirect, ReDoc, OpenAPI."""
+    paths = [app.openapi_url, app.docs_url, app.redoc_url]
+    if app.docs_url and app.openapi_url:
+        paths.append(app.swagger_ui_oauth2_redirect_url)
+    return tuple(path for path in paths if path)
 
 
 class RSGuard(SecurityBase):
     """A FastAPI security dependency: ``Security(auth, scopes=[...]) -> AccessToken``."""
+
+    __rs_guard_scheme__ = True  # found by the start-up scope check (_routes.SCHEME_ATTR)
 
     def __init__(
         self,
@@ -96,7 +116,7 @@ class RSGuard(SecurityBase):
 
     @property
     def guard(self) -> AsyncGuard:
-        """The guard used when no middleware verified the request (made on first use)."""
+        """The guard that verifies what no middleware of these settings verified (lazy)."""
         if self._guard is None:
             self._guard = AsyncGuard(self.config)
         return self._guard
@@ -107,66 +127,88 @@ class RSGuard(SecurityBase):
         *,
         middleware: bool = True,
         public_paths: Iterable[str] = (),
+        public_docs: bool = True,
         allow_anonymous: bool = False,
         check_scopes: bool = False,
         warm_timeout: float = 1.0,
+        swagger_client_id: str | None = None,
     ) -> None:
-        """Register the RFC 6750 error handler and (by default) the middleware on ``app``.
+        """Register the RFC 6750 error handler (unless the app has one for
+        ``RSGuardError``) and, by default, the middleware on ``app``.
 
+        ``public_docs``: the app's documentation paths (:func:`docs_paths`) need no token.
+        ``swagger_client_id``: the **Authorize** button of ``/docs`` signs in at the issuer
+        with that public client (authorization code with PKCE, ``audience`` set:
+        :func:`rs_guard.adapters.swagger.configure_swagger_oauth`).
         The middleware uses the ``guard`` given to this object, or makes (and closes at
-        shutdown) its own from the settings.
+        shutdown) its own from the same settings object.
         """
         if check_scopes and not middleware:
             raise TypeError(
                 "check_scopes runs in the middleware's start-up; without the middleware call "
                 "rs_guard.adapters.asgi.check_route_scopes(app, config) after declaring routes"
             )
-        app.add_exception_handler(RSGuardError, self.exception_handler)
+        if swagger_client_id is not None:
+            configure_swagger_oauth(app, self.config, client_id=swagger_client_id)
+        if RSGuardError not in app.exception_handlers:
+            app.add_exception_handler(RSGuardError, self.exception_handler)
         if middleware:
             source: dict[str, Any] = (
                 {"guard": self._guard} if self._guard is not None else {"config": self.config}
             )
+            paths = tuple(public_paths) + (docs_paths(app) if public_docs else ())
             app.add_middleware(
                 RSGuardMiddleware,
                 **source,
-                public_paths=tuple(public_paths),
+                public_paths=paths,
                 allow_anonymous=allow_anonymous,
                 check_scopes=check_scopes,
                 warm_timeout=warm_timeout,
             )
 
     async def exception_handler(self, request: Request, exc: Exception) -> Response:
-        """The RFC 6750 answer to a refusal raised in a dependency or endpoint."""
+        """The RFC 6750 answer to a refusal, with the challenge of the guard that refused."""
         if not isinstance(exc, RSGuardError):  # pragma: no cover - registered for RSGuardError
             raise exc
-        state = request.scope.get(STATE_KEY)
-        guard = state.guard if isinstance(state, GuardState) else self.guard
-        status, headers, body = error_response(exc, guard.challenge)
+        challenge = refusal_challenge(request.scope, None) or self.guard.challenge
+        status, headers, body = error_response(exc, challenge)
         return Response(body, status_code=status, headers=dict(headers))
 
     async def __call__(
         self, connection: HTTPConnection, security_scopes: SecurityScopes
     ) -> AccessToken:
         scope = connection.scope
-        token = scope.get(TOKEN_KEY)
-        if not isinstance(token, AccessToken):
-            state = scope.get(STATE_KEY)
-            guard = state.guard if isinstance(state, GuardState) else self.guard
-            token = await guard.authenticate(request_context(scope, guard.config))
-            scope[TOKEN_KEY] = token
-        needed = tuple(security_scopes.scopes)
-        if needed:
-            check = self._checks.get(needed)
-            if check is None:
-                check = self._checks.setdefault(needed, all_of(*needed))
-            try:
-                check.check(token)
-            except RSGuardError as exc:
-                record_refusal(
-                    exc, method=scope.get("method"), url=scope.get("path"), token=token.raw
-                )
-                raise
+        try:
+            token = verified_under(scope, self.config)
+            if token is None:
+                token = await self.guard.authenticate(request_context(scope, self.config))
+                record_verified(scope, self.config, token)
+            self._check(token, tuple(security_scopes.scopes), scope)
+        except RSGuardError:
+            scope[CHALLENGE_KEY] = self.guard.challenge
+            raise
         return token
+
+    def _check(self, token: AccessToken, needed: tuple[str, ...], scope: Any) -> None:
+        if not needed:
+            return
+        check = self._checks.get(needed)
+        if check is None:
+            check = self._checks.setdefault(needed, all_of(*needed))
+        try:
+            check.check(token)
+        except RSGuardError as exc:
+            record_refusal(exc, method=scope.get("method"), url=scope.get("path"), token=token.raw)
+            raise
+
+    def _guarded(self, func: Callable[..., Any], requirements: RouteRequirements) -> Guarded:
+        hidden = inspect.Parameter(
+            _TOKEN_PARAM,
+            inspect.Parameter.KEYWORD_ONLY,
+            annotation=AccessToken,
+            default=Security(self, scopes=list(requirements.all_of)),
+        )
+        return Guarded(lambda args, kwargs: Authorized(kwargs.pop(_TOKEN_PARAM)), hidden)
 
     def requires(
         self,
@@ -181,42 +223,13 @@ class RSGuard(SecurityBase):
         works with or without the middleware and OpenAPI shows its (all-of) scopes; the
         other requirements are then checked on the token the dependency returned.
         """
-        if len(scopes) == 1 and callable(scopes[0]) and not isinstance(scopes[0], Requirement):
-            raise TypeError("write @auth.requires('scope', ...) with parentheses")
+        refuse_bare_use(scopes, "auth.requires")
         route_requirements = build_requirements(
             scopes, any_scopes=any_of, permission_names=permissions, checks=checks
         )
-        declared = [s for s in scopes if isinstance(s, str)]
 
         def decorator(func: F) -> F:
-            check_endpoint(func)
-            signature = inspect.signature(func)
-            hidden = inspect.Parameter(
-                _TOKEN_PARAM,
-                inspect.Parameter.KEYWORD_ONLY,
-                annotation=AccessToken,
-                default=Security(self, scopes=declared),
-            )
-            wrapper: Callable[..., Any]
-            if inspect.iscoroutinefunction(func):
-
-                @functools.wraps(func)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    route_requirements.check(kwargs.pop(_TOKEN_PARAM))
-                    return await func(*args, **kwargs)
-
-                wrapper = async_wrapper
-            else:
-
-                @functools.wraps(func)
-                def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    route_requirements.check(kwargs.pop(_TOKEN_PARAM))
-                    return func(*args, **kwargs)
-
-                wrapper = sync_wrapper
-            add_parameter(wrapper, signature, hidden)
-            mark(wrapper, func, route_requirements)
-            return cast(F, wrapper)
+            return protect(func, route_requirements, self._guarded, key=self, name="auth.requires")
 
         return decorator
 
@@ -224,16 +237,3 @@ class RSGuard(SecurityBase):
         """Close the HTTP client of the guard this dependency made (if any)."""
         if self._guard is not None:
             await self._guard.aclose()
-
-
-def dependant_scopes(dependant: Any) -> tuple[str, ...]:
-    """Every scope an operation's ``Security(RSGuard, scopes=...)`` dependencies require."""
-    seen: dict[str, None] = {}
-    stack = [dependant]
-    while stack:
-        node = stack.pop()
-        if isinstance(getattr(node, "call", None), RSGuard):
-            for scope in (node.parent_oauth_scopes or []) + (node.own_oauth_scopes or []):
-                seen.setdefault(scope, None)
-        stack.extend(getattr(node, "dependencies", None) or [])
-    return tuple(seen)

@@ -16,48 +16,50 @@
     def appointments():
         return {"for": current_token.subject}
 
-* Settings: the ``RS_GUARD_*`` keys of ``app.config``, with the names and meanings of the
-  environment variables (INTERFACE.md §1), read once by :meth:`RSGuard.init_app`; a bad
-  or unknown key raises :class:`~rs_guard.errors.ConfigError` there. ``config=`` or
-  ``guard=`` give them directly instead.
-* Decorators :func:`require`, :func:`require_any`, :func:`require_permissions` wrap
-  :mod:`rs_guard.requirements`; they work on sync and ``async`` views (``ensure_sync``),
-  in blueprints and before ``init_app``, and find the app's guard through ``current_app``.
-* Refusals are :class:`~rs_guard.errors.RSGuardError`, answered by an error handler as
-  JSON with the RFC 6750 §3 headers; replace it with :meth:`RSGuard.error_handler`.
-* Start-up check: with scopes defined in the settings, every scope a view requires must
-  be one of them (a typo is a :class:`ConfigError` at ``init_app``, at decoration when
-  the extension is already bound, or at :meth:`RSGuard.check_scopes`; the first request
-  checks again, so it is never skipped).
+* Settings: the ``RS_GUARD_*`` keys of ``app.config`` (the table of :mod:`rs_guard.settings`),
+  read and checked once by :meth:`RSGuard.init_app`; or ``config=`` / ``guard=``.
+* Decorators :func:`require`, :func:`require_any`, :func:`require_permissions` go through
+  the decorator core (:mod:`._decorate`: authentication, scopes and permissions, claim
+  checks), on sync and ``async`` views, in blueprints and before ``init_app``.
+* The verified token belongs to the request (``request.environ``), never to the app
+  context (``flask.g``); the WSGI middleware's is taken only when it was verified under
+  this extension's own settings object, else the extension verifies the request itself.
+* Refusals are answered as RFC 6750 §3 says; replace it with :meth:`RSGuard.error_handler`.
+* Start-up check: with scopes in the settings, every scope a view requires must be one
+  of them (a :class:`ConfigError` at ``init_app``, at decoration when bound, or at
+  :meth:`RSGuard.check_scopes`; the first request checks again).
 """
 
 from __future__ import annotations
 
-import functools
-import os
-from collections.abc import Callable, Iterable, Mapping
+import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, g, has_request_context, request
+from flask import Flask, Response, current_app, has_request_context, request
 from flask.typing import ResponseReturnValue
 from werkzeug.local import LocalProxy
 
 from ..config import GuardConfig
 from ..errors import ConfigError, RSGuardError
 from ..guard import Guard
-from ..loaders import load_config, settings_from_env
 from ..requirements import Requirement
 from ..token import AccessToken
-from ._common import (
+from ._app_settings import config_from_app
+from ._decorate import Authorized, Guarded, protect, refuse_bare_use
+from ._routes import (
     REQUIREMENTS_ATTR,
-    TOKEN_KEY,
     RouteRequirements,
     build_requirements,
     check_defined_scopes,
+)
+from ._shell import (
     error_response,
-    require_token,
+    record_verified,
     status_line,
+    verified_under,
+    warn_if_htu_from_host,
 )
 from .wsgi import context_from_environ, token_from_environ
 
@@ -74,57 +76,11 @@ __all__ = [
 
 #: Where the extension keeps its per-app state: ``app.extensions["rs_guard"]``.
 EXTENSION_KEY = "rs_guard"
-_G_TOKEN = "_rs_guard_token"
+
+log = logging.getLogger("rs_guard.flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
 ErrorHandler = Callable[[RSGuardError], ResponseReturnValue]
-
-
-# -- settings -------------------------------------------------------------------------
-
-
-def _as_setting(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (int, float, str)):
-        return str(value)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)  # type: ignore[no-any-return]
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return ",".join(str(item) for item in value)
-    raise ConfigError(name, f"must be a string, got {type(value).__name__}")
-
-
-def _is_known(name: str, value: str) -> bool:
-    """Whether the loader reads ``name`` (asked of the loader itself, so it stays in sync)."""
-    if name == "RS_GUARD_CONFIG":
-        return True
-    try:
-        return bool(settings_from_env({name: value}))
-    except ConfigError:
-        return True  # read, and refused: the full load names the problem
-
-
-def config_from_app(app_config: Mapping[str, Any]) -> GuardConfig:
-    """A :class:`GuardConfig` from the ``RS_GUARD_*`` keys of a Flask ``app.config``.
-
-    Same names and meanings as the environment variables (``RS_GUARD_CONFIG`` names a
-    Management API JSON file, the other keys override it); booleans, numbers and lists
-    are accepted as well as strings. An unknown ``RS_GUARD_*`` key is refused (a typo
-    would otherwise be ignored silently).
-    """
-    settings = {
-        name: _as_setting(name, value)
-        for name, value in app_config.items()
-        if name.startswith("RS_GUARD_") and value is not None and value != ""
-    }
-    for name, value in settings.items():
-        if not _is_known(name, value):
-            raise ConfigError(name, "is not an rs_guard setting")
-    return load_config(environ=settings)
-
-
-# -- per-app state --------------------------------------------------------------------
 
 
 @dataclass
@@ -157,9 +113,6 @@ def _check_views(app: Flask, state: _AppState) -> None:
         found = _view_requirements(view)
         if found is not None and found.scopes:
             check_defined_scopes(found.scopes, state.guard.config, f"view {endpoint!r}")
-
-
-# -- the extension --------------------------------------------------------------------
 
 
 class RSGuard:
@@ -208,6 +161,7 @@ class RSGuard:
             if owned:
                 guard.close()
             raise
+        warn_if_htu_from_host(guard.config, log)
         app.extensions[EXTENSION_KEY] = state
         app.register_error_handler(RSGuardError, self._handle_error)
 
@@ -278,43 +232,23 @@ def default_error_response(exc: RSGuardError) -> Response:
 # -- per-request token ------------------------------------------------------------------
 
 
-def _request_token() -> AccessToken:
-    """Authenticate the current request once (several decorators share the result)."""
-    token = g.get(_G_TOKEN)
-    if isinstance(token, AccessToken):
-        return token
+def _request_token() -> Authorized:
+    """The request's token verified under this app's settings: the WSGI middleware's when it
+    used the same settings object, else verified here (once per request, in its environ)."""
     environ = request.environ
-    if TOKEN_KEY in environ:  # the WSGI middleware ran in front of the app
-        token = require_token(token_from_environ(environ))
-    else:
-        guard = _state(current_app).guard
+    guard = _state(current_app).guard
+    token = verified_under(environ, guard.config)
+    if token is None:
         token = guard.authenticate(context_from_environ(environ, guard.config))
-    setattr(g, _G_TOKEN, token)
-    return token
+        record_verified(environ, guard.config, token)
+    return Authorized(token, request.method, request.path)
 
 
-def _protect(requirements: RouteRequirements) -> Callable[[F], F]:
-    def decorator(view: F) -> F:
-        if not callable(view):
-            raise TypeError("rs_guard decorators wrap view functions")
-
-        @functools.wraps(view)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            requirements.check(_request_token(), method=request.method, path=request.path)
-            return current_app.ensure_sync(view)(*args, **kwargs)
-
-        inner = _view_requirements(view)
-        combined = requirements.requirements + (inner.requirements if inner else ())
-        setattr(wrapper, REQUIREMENTS_ATTR, RouteRequirements(combined))
-        return cast(F, wrapper)
-
-    return decorator
+_GUARDED = Guarded(lambda args, kwargs: _request_token())
 
 
-def _no_bare_use(args: Iterable[object], name: str) -> None:
-    for arg in args:
-        if callable(arg) and not isinstance(arg, Requirement):
-            raise TypeError(f"use @{name}(...) with parentheses: @{name}() or @{name}('scope')")
+def _protect(requirements: RouteRequirements, name: str) -> Callable[[F], F]:
+    return lambda view: protect(view, requirements, lambda *_: _GUARDED, key="flask", name=name)
 
 
 def require(*scopes: str | Requirement) -> Callable[[F], F]:
@@ -323,32 +257,35 @@ def require(*scopes: str | Requirement) -> Callable[[F], F]:
     :class:`~rs_guard.requirements.Requirement` objects (``claim_equals(...)``,
     ``any_of(...)``, ``clients_only``) may be mixed with scope names.
     """
-    _no_bare_use(scopes, "require")
-    return _protect(build_requirements(scopes))
+    refuse_bare_use(scopes, "require")
+    return _protect(build_requirements(scopes), "require")
 
 
 def require_any(*scopes: str) -> Callable[[F], F]:
     """A valid token granting at least one of ``scopes``."""
-    _no_bare_use(scopes, "require_any")
+    refuse_bare_use(scopes, "require_any")
     if not scopes:
         raise ValueError("require_any needs at least one scope")
-    return _protect(build_requirements(any_scopes=scopes))
+    return _protect(build_requirements(any_scopes=scopes), "require_any")
 
 
 def require_permissions(*names: str) -> Callable[[F], F]:
     """A valid token whose ``permissions`` claim (RBAC) holds every one of ``names``."""
-    _no_bare_use(names, "require_permissions")
+    refuse_bare_use(names, "require_permissions")
     if not names:
         raise ValueError("require_permissions needs at least one permission")
-    return _protect(build_requirements(permission_names=names))
+    return _protect(build_requirements(permission_names=names), "require_permissions")
 
 
 def _current_token() -> AccessToken:
     if has_request_context():
-        token = g.get(_G_TOKEN)
-        if isinstance(token, AccessToken):
-            return token
-        token = token_from_environ(request.environ)
+        environ = request.environ
+        state = current_app.extensions.get(EXTENSION_KEY)
+        token = (
+            verified_under(environ, state.guard.config) if isinstance(state, _AppState) else None
+        )
+        if token is None:
+            token = token_from_environ(environ)  # RSGuardWSGIMiddleware without the extension
         if token is not None:
             return token
     raise RuntimeError(

@@ -1,26 +1,32 @@
-"""Route requirements for Starlette endpoints and FastAPI path operations.
+"""Starlette glue: ``request.auth``/``request.user``, refusals through the app's exception
+handler, and route requirements for Starlette endpoints and FastAPI path operations.
 
 ::
+
+    app = Starlette(routes=..., middleware=[Middleware(RSGuardMiddleware, config=...)])
 
     @requires("read:appointments")                     # all of these scopes
     @requires(any_of=["admin", "read:appointments"])   # at least one
     @requires(permissions=["delete:appointments"])     # RBAC permissions claim
     @requires(claim_equals("org_id", "org_1"))         # any rs_guard Requirement
 
-The checks are :mod:`rs_guard.requirements` objects, tested against the token the
-:class:`~rs_guard.adapters.asgi.RSGuardMiddleware` verified (``token.granted``: scopes, or
-permissions for an ``*_authz`` dialect with ``enforce_policies``). A failed check raises
-:class:`~rs_guard.errors.InsufficientScope`, which the middleware answers 403 with
-``scope="..."`` (RFC 6750 §3.1).
+:class:`RSGuardMiddleware` is the pure ASGI middleware of :mod:`rs_guard.adapters.asgi`
+plus Starlette's ``scope["auth"]`` (:class:`TokenCredentials`, ``scopes`` =
+``token.granted``) and ``scope["user"]`` (:class:`TokenUser`), so Starlette's own
+``requires``, ``request.auth`` and ``request.user`` work; a refusal it decides goes to the
+app's exception handler for :class:`~rs_guard.errors.RSGuardError` when there is one
+(``@app.exception_handler(RSGuardError)``), so an app answers the middleware's 401s and
+its routes' 403s in one format.
 
-Like Starlette's own ``requires``, the decorator inspects the endpoint once, when it
-decorates: sync and async endpoints get a wrapper of their own kind, the signature is
-kept (``functools.wraps``), and misuse (``@requires`` without parentheses, decorating a
-class or something not callable) is a ``TypeError`` at import. An endpoint without a
-``request``/``websocket`` parameter (the FastAPI style) gets a hidden ``HTTPConnection``
-parameter that FastAPI fills and the wrapper removes. A protected route reached without
-the middleware (and without a FastAPI ``Security`` dependency that verified the token) is
-refused with a ``RuntimeError`` that names the route.
+The checks of :func:`requires` are :mod:`rs_guard.requirements` objects, tested against
+the token in ``scope["rs_guard.token"]`` in the order authentication, scopes and
+permissions, claim checks (:mod:`rs_guard.adapters._decorate`). A failed check raises
+:class:`~rs_guard.errors.InsufficientScope`, answered 403 with ``scope="..."``
+(RFC 6750 §3.1). An endpoint without a ``request``/``websocket`` parameter (the FastAPI
+style) gets a hidden ``HTTPConnection`` parameter that FastAPI fills and the wrapper
+removes. A protected route reached without the middleware (and without a FastAPI
+``Security`` dependency that verified the token) is refused with a ``RuntimeError`` that
+names the route.
 """
 
 from __future__ import annotations
@@ -28,21 +34,26 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from starlette.requests import HTTPConnection
+from starlette.authentication import AuthCredentials, BaseUser, UnauthenticatedUser
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import HTTPConnection, Request
 
+from ..errors import RSGuardError
 from ..requirements import Requirement
 from ..token import AccessToken
-from ._common import REQUIREMENTS_ATTR, TOKEN_KEY, RouteRequirements, build_requirements
-from ._common import require_token as _require_token
-from .asgi import STATE_KEY, TokenUser
+from . import asgi
+from ._asgi_io import ASGIApp, Receive, Scope
+from ._decorate import Authorized, Guarded, protect, refuse_bare_use
+from ._routes import RouteRequirements, build_requirements, require_token
+from ._shell import TOKEN_KEY, Shell, verified_under
 
 __all__ = [
+    "RSGuardMiddleware",
+    "TokenCredentials",
     "TokenUser",
-    "add_parameter",
-    "check_endpoint",
-    "mark",
+    "app_refusal_handler",
     "require_scopes",
     "requires",
     "token_of",
@@ -52,55 +63,133 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The parameter added to an endpoint that has no ``request`` of its own (FastAPI style).
 _HIDDEN = "rs_guard_connection_"
+#: How many tokens' ``request.auth``/``request.user`` objects a middleware keeps.
+_MAX_PRINCIPALS = 4096
+
+_ANONYMOUS = UnauthenticatedUser()
+#: ``request.auth`` without a token (public path, anonymous mode): shared, so immutable.
+_NO_CREDENTIALS = AuthCredentials()
+_NO_CREDENTIALS.scopes = ()  # type: ignore[assignment]
+
+
+class TokenCredentials(AuthCredentials):
+    """``request.auth`` of an authenticated request: what the token grants, read-only.
+
+    ``scopes`` is ``token.granted`` (the ``scope`` claim, or ``permissions`` for an
+    ``*_authz`` dialect with ``enforce_policies``), sorted, as a tuple: one instance is
+    shared by every request that presents the same token, so it must not be mutable.
+    """
+
+    def __init__(self, token: AccessToken) -> None:
+        self.scopes = tuple(sorted(token.granted))  # type: ignore[assignment]
+
+
+class TokenUser(BaseUser):
+    """The ``request.user`` of an authenticated request: the token's subject."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: AccessToken) -> None:
+        self.token = token
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.token.subject or self.token.client_id or ""
+
+    @property
+    def identity(self) -> str:
+        return self.token.subject or ""
+
+    def __repr__(self) -> str:
+        return f"TokenUser({self.token!r})"
+
+
+async def app_refusal_handler(scope: Scope, receive: Receive, exc: RSGuardError) -> ASGIApp | None:
+    """The response of the app's exception handler for ``exc`` (``None``: it has none).
+
+    Looked up as Starlette's ``ExceptionMiddleware`` does (the exception's classes, most
+    specific first), among ``RSGuardError`` and its subclasses only.
+    """
+    handlers = getattr(scope.get("app"), "exception_handlers", None)
+    if not isinstance(handlers, dict):
+        return None
+    for cls in type(exc).__mro__:
+        if not issubclass(cls, RSGuardError):
+            return None  # a handler for Exception is the 500 page's, not for refusals
+        handler = handlers.get(cls)
+        if handler is not None:
+            request = Request(scope, receive)
+            if inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
+                getattr(handler, "__call__", None)  # noqa: B004 - an async callable object
+            ):
+                response = await handler(request, exc)
+            else:
+                response = await run_in_threadpool(handler, request, exc)
+            return response  # type: ignore[no-any-return]
+    return None
+
+
+class RSGuardMiddleware(asgi.RSGuardMiddleware):
+    """The ASGI middleware with Starlette's ``request.auth``/``request.user`` filled and
+    refusals answered by the app's exception handler for ``RSGuardError``, if any."""
+
+    @functools.cached_property
+    def _principals(self) -> dict[int, tuple[AccessToken, TokenCredentials, TokenUser]]:
+        """``request.auth``/``request.user`` already made, by ``id(token)`` (bounded)."""
+        return {}
+
+    def fill_principal(self, scope: Scope, token: AccessToken | None) -> None:
+        if token is None:
+            scope["auth"], scope["user"] = _NO_CREDENTIALS, _ANONYMOUS
+            return
+        # Keyed by id(token): the entry holds the token, so the id cannot be reused while
+        # it lives; the guard's token cache hands back the same object for the same token.
+        principal = self._principals.get(id(token))
+        if principal is None or principal[0] is not token:
+            principal = (token, TokenCredentials(token), TokenUser(token))
+            if self.config.token_cache_size:  # else every request brings a new token
+                if len(self._principals) >= _MAX_PRINCIPALS:
+                    self._principals.clear()
+                self._principals[id(token)] = principal
+        scope["auth"], scope["user"] = principal[1], principal[2]
+
+    async def refusal_app(
+        self, scope: Scope, receive: Receive, exc: RSGuardError
+    ) -> ASGIApp | None:
+        return await app_refusal_handler(scope, receive, exc)
+
+
+def _scope_token(scope: Scope) -> AccessToken | None:
+    """The token verified under the settings of the innermost middleware (never one an
+    outer middleware of other settings verified); without a middleware, the token a
+    FastAPI ``Security`` dependency verified."""
+    shell = scope.get(asgi.STATE_KEY)
+    if isinstance(shell, Shell):
+        return verified_under(scope, shell.config)
+    token = scope.get(TOKEN_KEY)
+    return token if isinstance(token, AccessToken) else None
 
 
 def token_of(conn: HTTPConnection) -> AccessToken:
     """The verified token of a request (``401`` refusal if there is none)."""
-    return _require_token(conn.scope.get(TOKEN_KEY))
+    return require_token(_scope_token(conn.scope))
 
 
-def _authorize(conn: Any, requirements: RouteRequirements, where: str) -> None:
+def _authorize(conn: Any, where: str) -> Authorized:
     if not isinstance(conn, HTTPConnection):
         raise RuntimeError(f"{where}: rs_guard could not find the request of this call")
     scope = conn.scope
-    token = scope.get(TOKEN_KEY)
-    if token is None and STATE_KEY not in scope:
+    token = _scope_token(scope)
+    if token is None and asgi.STATE_KEY not in scope:
         raise RuntimeError(
             f"{where} is protected by rs_guard's @requires, but RSGuardMiddleware is not "
             "installed (add Middleware(RSGuardMiddleware, ...) to the app)"
         )
-    requirements.check(
-        _require_token(token), method=scope.get("method", "GET"), path=scope.get("path")
-    )
-
-
-def check_endpoint(func: Any) -> None:
-    """Refuse, when a route is declared, a decorator applied to something not an endpoint."""
-    if isinstance(func, type) or not (inspect.isfunction(func) or inspect.ismethod(func)):
-        raise TypeError(
-            f"@requires decorates endpoint functions and methods, not {func!r}; "
-            "decorate the function before registering it as a route"
-        )
-
-
-def add_parameter(
-    wrapper: Callable[..., Any], signature: inspect.Signature, extra: inspect.Parameter
-) -> None:
-    """Show ``extra`` (keyword-only) in the wrapper's signature, for FastAPI to fill."""
-    params = list(signature.parameters.values())
-    at = len(params)
-    if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
-        at -= 1
-    params.insert(at, extra)
-    setattr(wrapper, "__signature__", signature.replace(parameters=params))  # noqa: B010
-
-
-def mark(wrapper: Any, func: Any, requirements: RouteRequirements) -> None:
-    """Record the route's requirements on the wrapper (stacked decorators add up)."""
-    inner = getattr(func, REQUIREMENTS_ATTR, None)
-    if isinstance(inner, RouteRequirements):
-        requirements = RouteRequirements(inner.requirements + requirements.requirements)
-    setattr(wrapper, REQUIREMENTS_ATTR, requirements)
+    return Authorized(require_token(token), scope.get("method", "GET"), scope.get("path"))
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -122,10 +211,21 @@ def _connection_parameter(signature: inspect.Signature) -> tuple[int, str] | Non
     return None
 
 
-def _find(args: tuple[Any, ...], kwargs: dict[str, Any], index: int, name: str) -> Any:
-    if name in kwargs:
-        return kwargs[name]
-    return args[index] if len(args) > index else None
+def _guarded(func: Callable[..., Any], requirements: RouteRequirements) -> Guarded:
+    where = f"endpoint {func.__qualname__}"
+    located = _connection_parameter(_signature(func))
+    if located is None:
+        hidden = inspect.Parameter(
+            _HIDDEN, inspect.Parameter.KEYWORD_ONLY, annotation=HTTPConnection
+        )
+        return Guarded(lambda args, kwargs: _authorize(kwargs.pop(_HIDDEN, None), where), hidden)
+    index, name = located
+
+    def token(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Authorized:
+        conn = kwargs[name] if name in kwargs else (args[index] if len(args) > index else None)
+        return _authorize(conn, where)
+
+    return Guarded(token)
 
 
 def requires(
@@ -135,63 +235,13 @@ def requires(
     checks: Iterable[Requirement] = (),
 ) -> Callable[[F], F]:
     """Protect an endpoint: plain strings are all required; any rs_guard Requirement too."""
-    if len(scopes) == 1 and callable(scopes[0]) and not isinstance(scopes[0], Requirement):
-        raise TypeError("write @requires('scope', ...) with parentheses and scope names")
+    refuse_bare_use(scopes, "requires")
     route_requirements = build_requirements(
         scopes, any_scopes=any_of, permission_names=permissions, checks=checks
     )
 
     def decorator(func: F) -> F:
-        check_endpoint(func)
-        where = f"endpoint {func.__qualname__}"
-        signature = _signature(func)
-        located = _connection_parameter(signature)
-        is_async = inspect.iscoroutinefunction(func)
-        wrapper: Callable[..., Any]
-
-        if located is not None:
-            index, name = located
-
-            if is_async:
-
-                @functools.wraps(func)
-                async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    _authorize(_find(args, kwargs, index, name), route_requirements, where)
-                    return await func(*args, **kwargs)
-
-                wrapper = async_wrapper
-            else:
-
-                @functools.wraps(func)
-                def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-                    _authorize(_find(args, kwargs, index, name), route_requirements, where)
-                    return func(*args, **kwargs)
-
-                wrapper = sync_wrapper
-        else:
-            hidden = inspect.Parameter(
-                _HIDDEN, inspect.Parameter.KEYWORD_ONLY, annotation=HTTPConnection
-            )
-            if is_async:
-
-                @functools.wraps(func)
-                async def async_hidden(*args: Any, **kwargs: Any) -> Any:
-                    _authorize(kwargs.pop(_HIDDEN, None), route_requirements, where)
-                    return await func(*args, **kwargs)
-
-                wrapper = async_hidden
-            else:
-
-                @functools.wraps(func)
-                def sync_hidden(*args: Any, **kwargs: Any) -> Any:
-                    _authorize(kwargs.pop(_HIDDEN, None), route_requirements, where)
-                    return func(*args, **kwargs)
-
-                wrapper = sync_hidden
-            add_parameter(wrapper, signature, hidden)
-
-        mark(wrapper, func, route_requirements)
-        return cast(F, wrapper)
+        return protect(func, route_requirements, _guarded, key="starlette", name="requires")
 
     return decorator
 

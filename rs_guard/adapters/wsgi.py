@@ -5,7 +5,7 @@ Works with any WSGI application (Flask, Django, Falcon, a bare function)::
     app = RSGuardWSGIMiddleware(app, load_config(), public_paths=["/health"])
 
 The verified :class:`~rs_guard.token.AccessToken` is put in ``environ["rs_guard.token"]``;
-a refused request is answered here, as RFC 6750 §3 and INTERFACE.md §3 say, and never
+a refused request is answered here, as RFC 6750 §3 says, and never
 reaches the app. The :class:`~rs_guard.guard.Guard` behind it is thread-safe (one key
 fetch in flight per issuer, locked caches), so one middleware serves a threaded server.
 
@@ -16,28 +16,37 @@ Building the request (:func:`context_from_environ`):
   one, so a comma in ``Authorization`` or ``DPoP`` is read as two header lines, which
   the core refuses (400 ``invalid_request``; RFC 9449 §4.3 for ``DPoP``);
 * the URL (for the DPoP ``htu`` check) comes from ``public_url`` when set, otherwise
-  from ``wsgi.url_scheme``, ``SERVER_NAME`` and ``SERVER_PORT``: never from ``Host`` or
-  ``X-Forwarded-*``, which a client can forge (see :mod:`rs_guard.urls`).
+  from ``wsgi.url_scheme``, ``SERVER_NAME`` and ``SERVER_PORT``, never from
+  ``X-Forwarded-*``. ``SERVER_NAME`` is the server's own name under most servers, but
+  gunicorn on a unix socket (the usual nginx setup) takes it from the client's ``Host``:
+  with DPoP on and no ``public_url`` a warning is logged at start-up.
+
+The decisions (public paths, authenticate-or-refuse, the refusal) are the shell core's
+(:mod:`rs_guard.adapters._shell`), shared with the ASGI middleware; the token is recorded
+with the settings that verified it (``environ["rs_guard.verified"]``).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from ..binding.certs import client_cert_from_wsgi
 from ..config import GuardConfig
 from ..context import RequestContext
-from ..errors import MissingCredentials, RSGuardError
+from ..errors import RSGuardError
 from ..guard import Guard
 from ..token import AccessToken
 from ..urls import request_url
-from ._common import TOKEN_KEY, PublicPaths, error_response, status_line
+from ._shell import TOKEN_KEY, ErrorResponse, Shell, status_line, warn_if_htu_from_host
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["TOKEN_KEY", "RSGuardWSGIMiddleware", "context_from_environ", "token_from_environ"]
+
+log = logging.getLogger("rs_guard.wsgi")
 
 #: Headers whose value is a single b64token or JWT: a comma means two header lines.
 _SINGLE_TOKEN_HEADERS = ("authorization", "dpop")
@@ -160,25 +169,25 @@ class RSGuardWSGIMiddleware:
         self.app = app
         self.guard = guard
         self.config = guard.config
-        self.public_paths = PublicPaths(public_paths)
-        self.allow_anonymous = allow_anonymous
+        self.shell = Shell.of(guard, public_paths=public_paths, allow_anonymous=allow_anonymous)
+        warn_if_htu_from_host(guard.config, log)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self.public_paths and _wsgi_str(environ.get("PATH_INFO") or "") in self.public_paths:
+        if self.shell.is_public(_wsgi_str(environ.get("PATH_INFO") or "")):
             return self.app(environ, start_response)
         try:
-            ctx = context_from_environ(environ, self.config)
-            token: AccessToken | None = self.guard.authenticate(ctx)
-        except RSGuardError as exc:
-            if not (self.allow_anonymous and isinstance(exc, MissingCredentials)):
-                return self._refuse(exc, start_response)
-            token = None
-        environ[TOKEN_KEY] = token
+            token = self.guard.authenticate(context_from_environ(environ, self.config))
+        except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
+            refusal = self.shell.refuse(environ, exc)
+            if refusal is not None:
+                return self._refuse(refusal, start_response)
+            environ[TOKEN_KEY] = None  # anonymous: the key says the middleware ran
+        else:
+            self.shell.accept(environ, token)
         return self.app(environ, start_response)
 
-    def _refuse(self, exc: RSGuardError, start_response: StartResponse) -> list[bytes]:
-        # The guard itself logs and reports every refusal (rs_guard.observability).
-        status, headers, body = error_response(exc, self.guard.challenge)
+    def _refuse(self, refusal: ErrorResponse, start_response: StartResponse) -> list[bytes]:
+        status, headers, body = refusal
         start_response(status_line(status), headers)
         return [body]
 

@@ -38,7 +38,7 @@ class Binding(Protocol):
 class UnboundOnly:
     """No proof-of-possession mechanism configured: a bound token cannot be checked.
 
-    A token with a ``cnf`` confirmation is refused (fail closed, INTERFACE §3): accepting
+    A token with a ``cnf`` confirmation is refused (fail closed): accepting
     it would treat a sender-constrained token as a bearer token.
     """
 

@@ -6,7 +6,10 @@
   believed only when the direct peer is one of ``trusted_proxies`` (addresses or
   networks). From any other peer the header is ignored: it is never trusted.
 
-Header formats, told apart by the header's name and value (:func:`parse_cert_header`):
+Header formats, told apart by the header's name and value (:func:`parse_cert_header`).
+One header value holds one certificate: a value with a comma (a repeated header that a
+WSGI server joined, RFC 9110 §5.3) or two PEM blocks is refused, the same for both
+protocols; an ASGI request with the header repeated is refused by the mTLS check.
 
 * RFC 9440 ``Client-Cert``: a structured-field byte sequence, ``:base64(DER):``;
 * nginx ``$ssl_client_escaped_cert`` (and AWS ALB, HAProxy): URL-encoded PEM;
@@ -208,6 +211,10 @@ def parse_cert_header(name: str, value: str) -> ForwardedCert:
         not value.startswith((":", "-", "%")) and re.match(r"\s*(By|Hash|Cert)=", value, re.I)
     ):
         return _from_xfcc(value)
+    if "," in value or value.count(_PEM_BEGIN) > 1 or unquote(value).count(_PEM_BEGIN) > 1:
+        # A repeated header joined by the server (RFC 9110 §5.3; gunicorn does), or a
+        # proxy forwarding a chain: which one is the client's is not for us to guess.
+        raise CertHeaderError("it holds more than one certificate")
     der = _from_sf_binary(value) if value.startswith(":") else _from_text(value)
     return ForwardedCert(der, hashlib.sha256(der).digest())
 

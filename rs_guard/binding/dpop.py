@@ -5,16 +5,18 @@ JWT signed by the client's key, which is in its header. The checks of §4.3, in 
 
 1. one well-formed compact JWS, small enough; ``typ`` ``dpop+jwt``; no ``crit``;
 2. ``alg`` one of the configured asymmetric algorithms; ``jwk`` a public key of a
-   matching type (no private members) whose RFC 7638 thumbprint is the token's
-   ``cnf.jkt`` (§6.1, constant time; checked first, it is the cheapest refusal), and
-   whose signature over the proof verifies;
+   matching type (no private members) whose signature over the proof verifies;
 3. ``htm`` equals the request method, ``htu`` the request URL (scheme, host, port and
    path after normalisation, :mod:`rs_guard.binding.htu`; the URL the guard sees honours
    ``public_url``);
 4. with ``dpop.nonce``: ``nonce`` is a current server nonce (§9), else ``use_dpop_nonce``;
 5. ``iat`` within ``[now - max_age, now + max_future]``; ``jti`` a bounded string;
 6. ``ath`` = base64url(SHA-256(access token)), compared in constant time;
-7. the proof is new: the guard remembers ``thumbprint + jti`` in the replay store until
+7. the RFC 7638 thumbprint of ``jwk`` is the token's ``cnf.jkt`` (§6.1, constant time).
+   A proof that passed 1-6 but was made with another key is a failure of the token's
+   binding: ``invalid_token``, as §7.1 shows; every earlier failure is
+   ``invalid_dpop_proof``;
+8. the proof is new: the guard remembers ``thumbprint + jti`` in the replay store until
    the proof could no longer pass step 5 (§11.1).
 
 A DPoP-bound token sent with ``Bearer`` is refused (§7.2), as is an unbound token sent
@@ -154,11 +156,6 @@ class DPoPBinding:
             )
         jwk: Any = header.get("jwk")
         thumbprint = self._thumbprint(jwk, alg)
-        if not hmac.compare_digest(thumbprint.encode(), jkt.encode()):
-            raise _proof_error(
-                "the DPoP proof is signed with another key than the token is bound to (cnf.jkt)",
-                "dpop_key_mismatch",
-            )
         key = self._public_key(thumbprint, jwk, alg)
         try:
             valid = _ALGORITHMS[alg].verify(jws.signing_input, key, jws.signature)
@@ -183,6 +180,14 @@ class DPoPBinding:
             ath.encode("utf-8", "replace"), access_token_hash(access_token).encode()
         ):
             raise _proof_error("the DPoP proof's ath does not match the access token")
+        if not hmac.compare_digest(thumbprint.encode(), jkt.encode()):
+            # §4.3 step 12 and §7.1: a valid proof made with another key than the token's
+            # cnf.jkt is a failure of the token's binding (invalid_token), not of the proof.
+            mismatch = InvalidToken(
+                "the DPoP proof key does not match the token's binding", reason="dpop_key_mismatch"
+            )
+            mismatch.scheme = "DPoP"
+            raise mismatch
         replay_key = b64url_encode(
             hashlib.sha256(f"{thumbprint}\x00{jti}".encode("utf-8", "replace")).digest()
         )

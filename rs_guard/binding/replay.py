@@ -2,29 +2,34 @@
 
 A :class:`ReplayStore` answers one question atomically: "remember ``key`` until
 ``expires_at``; was it new?". The guard asks it only after every other check of the
-proof has passed, so an invalid proof never takes a slot.
+proof has passed, so an invalid proof never takes a slot. A store that cannot answer
+raises :class:`~rs_guard.errors.ReplayStoreUnavailable` (503, ``Retry-After``): a proof
+is never accepted unchecked (fail closed).
 
 * :class:`MemoryReplayStore` (default, ``replay_store: memory``): one process, bounded,
   expiring, thread-safe. Enough for one worker; with several, a proof replayed to
-  another worker would be accepted there.
+  another worker would be accepted there. An unexpired id is never forgotten: when the
+  store is full of them, new proofs are refused until the oldest expire.
 * :class:`RedisReplayStore` (``replay_store: redis://...``): shared by every worker and
   machine, one ``SET key 1 NX PX ttl`` per proof. Sync (``redis.Redis``) for
   :class:`~rs_guard.Guard`, asyncio (``redis.asyncio.Redis``) for
-  :class:`~rs_guard.AsyncGuard`. If Redis cannot be reached the request is answered
-  503 (``KeysUnavailable``, a server fault) rather than accepted unchecked.
+  :class:`~rs_guard.AsyncGuard`. If Redis cannot be reached the request is answered 503.
+
+Both log a refusal episode once when it starts and once when it ends, never per request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 import logging
 import math
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
-from ..errors import KeysUnavailable
+from ..errors import ReplayStoreUnavailable
 
 __all__ = ["MemoryReplayStore", "RedisReplayStore", "ReplayStore", "make_replay_store"]
 
@@ -36,7 +41,11 @@ Clock = Callable[[], float]
 @runtime_checkable
 class ReplayStore(Protocol):
     def remember(self, key: str, expires_at: float) -> bool:
-        """Store ``key`` until ``expires_at`` (epoch seconds); False if it was there."""
+        """Store ``key`` until ``expires_at`` (epoch seconds); False if it was there.
+
+        Raise :class:`~rs_guard.errors.ReplayStoreUnavailable` when the key cannot be
+        stored (never return True without storing it).
+        """
 
     async def aremember(self, key: str, expires_at: float) -> bool:
         """The same, for asyncio."""
@@ -46,11 +55,32 @@ class ReplayStore(Protocol):
     async def aclose(self) -> None: ...
 
 
-class MemoryReplayStore:
-    """Proof ids in a dict, dropped when expired; at most ``maxsize`` of them.
+class _Episode:
+    """Logs the start and the end of a run of refusals, not each refusal."""
 
-    When full of unexpired ids, the oldest is dropped (and a warning logged) rather than
-    refusing new proofs: size it above requests-per-second times the proof window.
+    def __init__(self, what: str) -> None:
+        self.what = what
+        self.refused = 0
+
+    def refusing(self, message: str, *args: object) -> None:
+        if self.refused == 0:
+            log.error(message + "; refusing DPoP proofs (503) until it recovers", *args)
+        self.refused += 1
+
+    def recovered(self) -> None:
+        if self.refused:
+            log.warning("%s recovered after refusing %d DPoP proof(s)", self.what, self.refused)
+            self.refused = 0
+
+
+class MemoryReplayStore:
+    """Proof ids in a dict, each kept until it expires; at most ``maxsize`` of them.
+
+    When full of unexpired ids the store refuses new proofs
+    (:class:`~rs_guard.errors.ReplayStoreUnavailable`, ``Retry-After`` the time until
+    the first id expires) rather than forget one: forgetting an unexpired id would let
+    its proof be replayed. Size it above the proof rate times the proof acceptance
+    window (``docs/dpop.md``); expired ids are purged as time passes.
     """
 
     def __init__(self, *, maxsize: int = 100_000, clock: Clock = time.time) -> None:
@@ -58,28 +88,41 @@ class MemoryReplayStore:
             raise ValueError("maxsize must be positive")
         self.maxsize = maxsize
         self.clock = clock
-        self._entries: OrderedDict[str, float] = OrderedDict()
+        self._entries: dict[str, float] = {}
+        # (expires_at, key), earliest first: expired ids leave in O(log n) each.
+        self._expiries: list[tuple[float, str]] = []
         self._lock = threading.Lock()
+        self._episode = _Episode("the DPoP replay store")
 
     def __len__(self) -> int:
         return len(self._entries)
 
+    def _purge(self, now: float) -> None:
+        expiries, entries = self._expiries, self._entries
+        while expiries and expiries[0][0] <= now:
+            expires_at, key = heapq.heappop(expiries)
+            if entries.get(key) == expires_at:
+                del entries[key]
+
     def remember(self, key: str, expires_at: float) -> bool:
         now = self.clock()
         with self._lock:
-            entries = self._entries
-            seen = entries.get(key)
-            if seen is not None and seen > now:
+            self._purge(now)
+            if key in self._entries:  # unexpired: _purge dropped the expired ones
                 return False
-            while entries:
-                oldest_key, oldest_exp = next(iter(entries.items()))
-                if oldest_exp > now and len(entries) < self.maxsize:
-                    break
-                if oldest_exp > now:
-                    log.warning("DPoP replay store full (%d ids): oldest dropped", self.maxsize)
-                del entries[oldest_key]
-            entries[key] = expires_at
-            entries.move_to_end(key)
+            if len(self._entries) >= self.maxsize:
+                self._episode.refusing(
+                    "the DPoP replay store is full (%d unexpired proof ids)", self.maxsize
+                )
+                wait = self._expiries[0][0] - now if self._expiries else 1.0
+                raise ReplayStoreUnavailable(
+                    "too many DPoP proofs are being checked; try again later",
+                    retry_after=max(1, math.ceil(wait)),
+                    reason="replay_store_full",
+                )
+            self._episode.recovered()
+            self._entries[key] = expires_at
+            heapq.heappush(self._expiries, (expires_at, key))
             return True
 
     async def aremember(self, key: str, expires_at: float) -> bool:
@@ -88,6 +131,7 @@ class MemoryReplayStore:
     def close(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._expiries.clear()
 
     async def aclose(self) -> None:
         self.close()
@@ -111,6 +155,7 @@ class RedisReplayStore:
         self._sync: Any = None
         self._async: Any = None
         self._lock = threading.Lock()
+        self._episode = _Episode("the DPoP replay store (Redis)")
 
     def _ttl_ms(self, expires_at: float) -> int:
         return max(1000, math.ceil((expires_at - self.clock()) * 1000))
@@ -121,48 +166,67 @@ class RedisReplayStore:
 
             with self._lock:
                 if self._sync is None:
+                    from redis.backoff import NoBackoff
+                    from redis.retry import Retry
+
                     self._sync = redis.Redis.from_url(
                         self.url,
                         socket_timeout=self.timeout,
                         socket_connect_timeout=self.timeout,
+                        retry=Retry(NoBackoff(), 1),  # one retry (a stale pooled socket)
                     )
         return self._sync
 
     def _aclient(self) -> Any:
         if self._async is None:
             import redis.asyncio
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
 
             self._async = redis.asyncio.Redis.from_url(
-                self.url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+                self.url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                retry=Retry(NoBackoff(), 1),
             )
         return self._async
 
-    @staticmethod
-    def _unavailable(exc: Exception) -> KeysUnavailable:
-        log.error("the DPoP replay store cannot be reached: %s", type(exc).__name__)
-        return KeysUnavailable(
+    def _unavailable(self, exc: BaseException) -> ReplayStoreUnavailable:
+        with self._lock:
+            self._episode.refusing(
+                "the DPoP replay store (Redis) cannot be reached: %s", type(exc).__name__
+            )
+        return ReplayStoreUnavailable(
             "the DPoP replay store cannot be reached", retry_after=5, reason="replay_store_down"
         )
+
+    def _answered(self, done: Any) -> bool:
+        if self._episode.refused:
+            with self._lock:
+                self._episode.recovered()
+        return bool(done)
 
     def remember(self, key: str, expires_at: float) -> bool:
         import redis
 
         try:
             done = self._client().set(self.prefix + key, b"1", nx=True, px=self._ttl_ms(expires_at))
-        except redis.RedisError as exc:
+        except (redis.RedisError, OSError) as exc:
             raise self._unavailable(exc) from None
-        return bool(done)
+        return self._answered(done)
 
     async def aremember(self, key: str, expires_at: float) -> bool:
         import redis
 
         try:
-            done = await self._aclient().set(
-                self.prefix + key, b"1", nx=True, px=self._ttl_ms(expires_at)
+            # One deadline on the whole exchange (connect, retry, answer).
+            done = await asyncio.wait_for(
+                self._aclient().set(self.prefix + key, b"1", nx=True, px=self._ttl_ms(expires_at)),
+                timeout=self.timeout * 3,
             )
-        except redis.RedisError as exc:
+        except (redis.RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._unavailable(exc) from None
-        return bool(done)
+        return self._answered(done)
 
     def close(self) -> None:
         if self._sync is not None:

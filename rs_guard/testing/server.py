@@ -22,7 +22,9 @@ class JWKSServer:
     ``server.hits`` counts requests per path. Use as a context manager.
     """
 
-    def __init__(self, jwks: Callable[[], dict[str, Any]], *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, jwks: Callable[[], dict[str, Any]], *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
         self.jwks = jwks
         self.hits: dict[str, int] = {}
         self._lock = threading.Lock()
@@ -50,7 +52,9 @@ class JWKSServer:
             def log_message(self, format: str, *args: Any) -> None:
                 return
 
-        self._httpd = ThreadingHTTPServer((host, 0), Handler)
+        # ``port``: 0 for any free one; a fixed one plays an issuer that comes back
+        # where it was (the URL an app was started with).
+        self._httpd = ThreadingHTTPServer((host, port), Handler)
         self._httpd.daemon_threads = True
         self.port = self._httpd.server_address[1]
         self.base_url = f"http://{host}:{self.port}/"

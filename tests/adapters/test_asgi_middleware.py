@@ -19,8 +19,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from rs_guard import AsyncGuard, GuardConfig, Scope
-from rs_guard.adapters.asgi import RSGuardMiddleware, TokenUser, request_context
-from rs_guard.adapters.starlette import requires, token_of
+from rs_guard.adapters.asgi import request_context
+from rs_guard.adapters.starlette import RSGuardMiddleware, TokenUser, requires, token_of
 from rs_guard.errors import ConfigError, InsufficientScope
 from rs_guard.testing import JWKSServer, TokenIssuer
 
@@ -441,3 +441,69 @@ def test_token_user_repr_hides_the_token(live_issuer: TokenIssuer) -> None:
     user = TokenUser(token)
     assert user.identity == "auth0|r"
     assert raw not in repr(user)
+
+
+@pytest.mark.parametrize("raw_path", [b"/static/../admin", b"/static/%2e%2e/admin"])
+def test_public_prefix_never_covers_dot_segments(live_issuer: TokenIssuer, raw_path: bytes) -> None:
+    """``/static/*`` is public; ``/static/../admin`` (the server decodes ``%2e%2e``) is not."""
+    app, _ = make_app(live_issuer, public_paths=["/static/*"])
+    scope = {
+        **_http_scope(path="/static/../admin", method="GET", headers=[], query_string=b""),
+        "raw_path": raw_path,
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    asyncio.run(app(scope, receive, send))
+    start = sent[0]
+    assert (start["type"], start["status"]) == ("http.response.start", 401)
+    assert (b"www-authenticate", b'Bearer realm="api"') in start["headers"]
+
+
+def test_public_paths_are_matched_inside_a_mounted_app(live_issuer: TokenIssuer) -> None:
+    """As WSGI matches ``PATH_INFO``: a sub-app's ``/health`` is public under its mount."""
+    from starlette.routing import Mount
+
+    sub, _ = make_app(live_issuer, public_paths=["/health"])
+    outer = Starlette(routes=[Mount("/sub", sub)])
+    with TestClient(outer) as client:
+        public = client.get("/sub/health")
+        assert (public.status_code, public.json()["authenticated"]) == (200, False)
+        refused = client.get("/sub/whoami")
+        assert (refused.status_code, refused.headers["www-authenticate"]) == (
+            401,
+            'Bearer realm="api"',
+        )
+        assert client.get("/subx/health").status_code == 404
+
+
+def test_refusals_go_to_the_apps_rsguarderror_handler_only(live_issuer: TokenIssuer) -> None:
+    """A handler for RSGuardError answers the middleware's refusals; one for Exception
+    (Starlette's 500 page) does not."""
+    from rs_guard.errors import MissingCredentials, RSGuardError
+
+    seen: list[str] = []
+
+    def by_class(request: Request, exc: Exception) -> JSONResponse:  # sync: run in a thread
+        assert isinstance(exc, RSGuardError)
+        seen.append(exc.reason)
+        return JSONResponse({"mine": exc.reason}, status_code=exc.status_code)
+
+    def everything(request: Request, exc: Exception) -> JSONResponse:  # pragma: no cover
+        raise AssertionError("the 500 handler must not see a refusal")
+
+    for handlers, body in (
+        ({MissingCredentials: by_class}, {"mine": "missing_credentials"}),
+        ({Exception: everything}, {"error_description": "no access token was sent"}),
+    ):
+        app, _ = make_app(live_issuer)
+        app.exception_handlers.update(handlers)
+        with TestClient(app) as client:
+            answer = client.get("/whoami")
+        assert (answer.status_code, answer.json()) == (401, body)
+    assert seen == ["missing_credentials"]

@@ -226,3 +226,87 @@ def test_scope_check_without_middleware(live_issuer: TokenIssuer) -> None:
     check_route_scopes(app, live_issuer.config(scopes=SCOPES))  # every scope is defined
     with pytest.raises(ConfigError, match="read:appointments"):
         check_route_scopes(app, live_issuer.config(scopes=(Scope("other", ""),)))
+
+
+def docs_app(live_issuer: TokenIssuer, **install: Any) -> FastAPI:
+    auth = RSGuard(guard=AsyncGuard(live_issuer.config(), transport=live_issuer.transport()))
+    app = FastAPI(docs_url="/api-docs")
+    auth.install(app, **install)
+
+    @app.get("/me")
+    async def me(token: Annotated[AccessToken, Security(auth)]) -> dict[str, Any]:
+        return {"sub": token.subject}
+
+    return app
+
+
+DOC_PATHS = ("/api-docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json")
+
+
+def test_install_keeps_the_documentation_public(live_issuer: TokenIssuer) -> None:
+    with TestClient(docs_app(live_issuer)) as client:
+        assert [client.get(path).status_code for path in DOC_PATHS] == [200, 200, 200, 200]
+        assert "swagger-ui" in client.get("/api-docs").text
+        refused = client.get("/me")
+        assert (refused.status_code, refused.headers["www-authenticate"]) == (
+            401,
+            'Bearer realm="api"',
+        )
+    with TestClient(docs_app(live_issuer, public_docs=False)) as client:
+        assert [client.get(path).status_code for path in DOC_PATHS] == [401, 401, 401, 401]
+
+
+@pytest.mark.parametrize("handler_first", [True, False], ids=["handler-first", "install-first"])
+def test_the_apps_refusal_handler_sees_the_middlewares_401_and_the_dependencys_403(
+    live_issuer: TokenIssuer, handler_first: bool
+) -> None:
+    from fastapi.responses import JSONResponse
+    from starlette.requests import Request
+
+    from rs_guard.errors import RSGuardError
+
+    app = FastAPI()
+    auth = RSGuard(guard=AsyncGuard(live_issuer.config(), transport=live_issuer.transport()))
+
+    async def mine(request: Request, exc: Exception) -> JSONResponse:
+        # As docs/errors.md shows: the standard answer's headers, one's own body.
+        assert isinstance(exc, RSGuardError)
+        standard = await auth.exception_handler(request, exc)
+        headers = {k: v for k, v in standard.headers.items() if k != "content-length"}
+        return JSONResponse(
+            {"problem": exc.reason, "status": exc.status_code, "error": exc.error},
+            status_code=exc.status_code,
+            headers={**headers, "x-handled": "app"},
+        )
+
+    if handler_first:
+        app.add_exception_handler(RSGuardError, mine)
+    auth.install(app)
+    if not handler_first:
+        app.add_exception_handler(RSGuardError, mine)
+
+    @app.get("/items")
+    async def items(
+        token: Annotated[AccessToken, Security(auth, scopes=[WRITE])],
+    ) -> dict[str, Any]:
+        return {"sub": token.subject}
+
+    with TestClient(app) as client:
+        missing = client.get("/items")
+        assert (missing.status_code, missing.headers["x-handled"]) == (401, "app")
+        assert missing.json() == {
+            "problem": "missing_credentials",
+            "status": 401,
+            "error": None,
+        }
+        assert missing.headers["www-authenticate"] == 'Bearer realm="api"'
+        weak = client.get("/items", headers=bearer(live_issuer.mint(scopes=[READ])))
+        assert (weak.status_code, weak.headers["x-handled"]) == (403, "app")
+        assert weak.json() == {
+            "problem": "insufficient_scope",
+            "status": 403,
+            "error": "insufficient_scope",
+        }
+        assert weak.headers["www-authenticate"] == (
+            f'Bearer error="insufficient_scope", scope="{WRITE}"'
+        )

@@ -23,6 +23,7 @@ from rs_guard.adapters.flask import (
     require_permissions,
 )
 from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware
+from rs_guard.config import ProofOfPossession
 from rs_guard.testing import TokenIssuer
 
 
@@ -475,3 +476,45 @@ def test_decorators_reuse_the_token_of_the_wsgi_middleware(issuer: TokenIssuer, 
     refused = client.get("/x")
     assert refused.status_code == 401
     assert refused.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+
+
+def test_the_token_belongs_to_its_request_not_to_the_app_context(
+    app: Flask, issuer: TokenIssuer
+) -> None:
+    """Requests served inside one app context (a test, a CLI command) share ``flask.g``."""
+    app.config["TESTING"] = True
+    client = app.test_client()
+    with app.app_context():
+        first = client.get("/api/any", headers=auth(issuer.mint(scopes=["admin"])))
+        assert (first.status_code, first.json) == (200, {"sub": "auth0|user-1"})
+        anonymous = client.get("/api/any")
+        assert anonymous.status_code == 401
+        assert anonymous.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+        other = client.get(
+            "/api/any", headers=auth(issuer.mint(scopes=["admin"], subject="auth0|other"))
+        )
+        assert (other.status_code, other.json) == (200, {"sub": "auth0|other"})
+        with pytest.raises(RuntimeError, match="protected by rs_guard"):
+            client.get("/peek")
+
+
+def test_dpop_without_public_url_warns_at_start_up(
+    issuer: TokenIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    dpop = ProofOfPossession("dpop")
+    with caplog.at_level("WARNING", logger="rs_guard"):
+        RSGuard(Flask(__name__), config=issuer.config(proof_of_possession=dpop))
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [HTU_WARNING]
+    caplog.clear()
+    public = issuer.config(proof_of_possession=dpop, public_url="https://api.example.com")
+    with caplog.at_level("WARNING", logger="rs_guard"):
+        RSGuard(Flask(__name__), config=issuer.config())
+        RSGuard(Flask(__name__), config=public)
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []
+
+
+HTU_WARNING = (
+    "DPoP is on and public_url (RS_GUARD_PUBLIC_URL) is not set: a WSGI server builds the "
+    "request URL that the proof's htu must match from SERVER_NAME, which gunicorn on a unix "
+    "socket takes from the client's Host header; set public_url to the API's public address"
+)

@@ -17,7 +17,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from rs_guard import AsyncGuard, claim_equals, claim_includes, claim_matches, clients_only
-from rs_guard.adapters._common import REQUIREMENTS_ATTR, RouteRequirements
+from rs_guard.adapters._routes import REQUIREMENTS_ATTR, RouteRequirements
 from rs_guard.adapters.asgi import RSGuardMiddleware
 from rs_guard.adapters.starlette import require_scopes, requires
 from rs_guard.testing import TokenIssuer

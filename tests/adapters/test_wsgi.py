@@ -307,3 +307,30 @@ def test_dot_segments_never_make_a_path_public(client: Client, path: str) -> Non
 def test_non_ascii_public_path_matches(guard: Guard) -> None:
     client = Client(RSGuardWSGIMiddleware(hello, guard=guard, public_paths=["/caf\u00e9"]))
     assert client.get("/caf%C3%A9").status_code == 200
+
+
+def test_dpop_without_public_url_warns_at_start_up(
+    issuer: TokenIssuer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under gunicorn on a unix socket SERVER_NAME is the client's Host: say so at start."""
+    from rs_guard.config import ProofOfPossession
+
+    dpop = ProofOfPossession("dpop")
+    with caplog.at_level("WARNING", logger="rs_guard"):
+        RSGuardWSGIMiddleware(hello, issuer.config(proof_of_possession=dpop))
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert [(r.name, r.getMessage()) for r in warnings] == [
+        (
+            "rs_guard.wsgi",
+            "DPoP is on and public_url (RS_GUARD_PUBLIC_URL) is not set: a WSGI server builds "
+            "the request URL that the proof's htu must match from SERVER_NAME, which gunicorn "
+            "on a unix socket takes from the client's Host header; set public_url to the API's "
+            "public address",
+        )
+    ]
+    caplog.clear()
+    public = issuer.config(proof_of_possession=dpop, public_url="https://api.example.com")
+    with caplog.at_level("WARNING", logger="rs_guard"):
+        RSGuardWSGIMiddleware(hello, public)
+        RSGuardWSGIMiddleware(hello, issuer.config())
+    assert [r for r in caplog.records if r.levelname == "WARNING"] == []

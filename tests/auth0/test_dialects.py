@@ -101,7 +101,8 @@ def test_rfc9068_dialects_demand_at_jwt(
     if typ is None:
         token = issuer.mint(headers={"typ": None})
     if accepted:
-        assert guard.verify(token).subject == "auth0|user-1"
+        verified = guard.verify(token)
+        assert verified.subject == "auth0|user-1"
     else:
         with pytest.raises(InvalidToken) as caught:
             guard.verify(token)
@@ -124,7 +125,8 @@ def test_auth0_dialects_accept_auth0_typ(
     guard = guard_for(issuer, clock, dialect, False)
     # Auth0's own access tokens carry typ JWT and azp, no client_id/jti needed.
     token = issuer.mint(headers={"typ": typ}, drop=["jti"])
-    assert guard.verify(token).client_id == "client-1"
+    verified = guard.verify(token)
+    assert verified.client_id == "client-1"
 
 
 def test_auth0_dialect_refuses_other_types(issuer: TokenIssuer, clock: Any) -> None:

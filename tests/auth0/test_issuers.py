@@ -106,8 +106,10 @@ def test_a_key_of_one_issuer_cannot_verify_a_token_claiming_the_other(
 
 def test_several_audiences(two: TwoIssuers, clock: Any) -> None:
     guard = two.guard(clock, additional_audiences=("https://admin.rs-guard.test",))
-    assert guard.verify(two.a.mint(claims={"aud": "https://admin.rs-guard.test"}))
-    assert guard.verify(two.b.mint(claims={"aud": ["https://x.test", AUDIENCE]}))
+    verified = guard.verify(two.a.mint(claims={"aud": "https://admin.rs-guard.test"}))
+    assert (verified.issuer, verified.audiences) == (A, ("https://admin.rs-guard.test",))
+    verified = guard.verify(two.b.mint(claims={"aud": ["https://x.test", AUDIENCE]}))
+    assert (verified.issuer, verified.audiences) == (B, ("https://x.test", AUDIENCE))
     with pytest.raises(InvalidToken) as caught:
         guard.verify(two.a.mint(claims={"aud": ["https://x.test", "https://y.test"]}))
     assert caught.value.reason == "wrong_audience"
@@ -137,7 +139,8 @@ def test_env_lists_issuers_and_audiences(two: TwoIssuers, clock: Any) -> None:
     assert config.issuers == (A, B)
     assert config.audiences == (AUDIENCE, "https://admin.rs-guard.test")
     guard = Guard(config, transport=httpx.MockTransport(two.handle), clock=clock)
-    assert guard.verify(two.b.mint(claims={"aud": "https://admin.rs-guard.test"})).issuer == B
+    verified = guard.verify(two.b.mint(claims={"aud": "https://admin.rs-guard.test"}))
+    assert verified.issuer == B
 
 
 @pytest.mark.slow
@@ -153,8 +156,10 @@ def test_two_real_key_servers(clock: Any) -> None:
         config = issuers["a"].config(additional_issuers=(server_b.base_url,))
         guard = Guard(config, clock=clock)
         try:
-            assert guard.verify(issuers["b"].mint()).issuer == server_b.base_url
-            assert guard.verify(issuers["a"].mint()).issuer == server_a.base_url
+            verified = guard.verify(issuers["b"].mint())
+            assert verified.issuer == server_b.base_url
+            verified = guard.verify(issuers["a"].mint())
+            assert verified.issuer == server_a.base_url
             with pytest.raises(InvalidToken):
                 guard.verify(issuers["a"].mint(claims={"iss": server_b.base_url}))
         finally:

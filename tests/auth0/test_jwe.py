@@ -11,7 +11,7 @@ import pytest
 from auth0_helpers import EncryptionKey, encrypt
 from joserfc import jwe as joserfc_jwe
 
-from rs_guard import AsyncGuard, ConfigError, Guard, InvalidToken, RequestContext
+from rs_guard import AsyncGuard, ConfigError, Guard, InvalidToken, RequestContext, render_error
 from rs_guard._jose import b64url_decode, b64url_encode
 from rs_guard.config import TokenEncryption
 from rs_guard.loaders import load_config
@@ -93,7 +93,8 @@ def test_unknown_non_critical_header_parameters_are_ignored(
 ) -> None:
     """RFC 7516 §4: parameters not understood (x5t, private ones) are ignored."""
     outer = encrypt(issuer.mint(), enc_key.public_pem, x5t="dGh1bWJwcmludA", **{"x-tenant": "acme"})
-    assert guard.authenticate(request(outer)).raw == outer
+    verified = guard.authenticate(request(outer))
+    assert verified.raw == outer
 
 
 def test_async_guard_decrypts_too(issuer: TokenIssuer, clock: Any, enc_key: EncryptionKey) -> None:
@@ -297,21 +298,69 @@ def test_rotation_two_keys_chosen_by_kid(
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     # The key named by its thumbprint is the only one tried.
     second = encrypt(issuer.mint(), enc_key2.public_pem, kid=enc_key2.thumbprint)
-    assert guard.authenticate(request(second)).subject == "auth0|user-1"
+    verified = guard.authenticate(request(second))
+    assert verified.subject == "auth0|user-1"
     assert len(decryptions) == 1
     # The configured kid names the first key (no public PEM given).
     first = encrypt(issuer.mint(scopes=["a"]), enc_key.public_pem, kid="auth0-kid-new")
-    assert guard.authenticate(request(first)).scopes == {"a"}
+    verified = guard.authenticate(request(first))
+    assert verified.scopes == {"a"}
     # A kid no key is known by (an older Auth0 key id) is tried with each key.
     decryptions.clear()
     old = encrypt(issuer.mint(scopes=["b"]), enc_key2.public_pem, kid="auth0-kid-old")
-    assert guard.authenticate(request(old)).scopes == {"b"}
-    assert len(decryptions) == 2
+    verified = guard.authenticate(request(old))
+    assert verified.scopes == {"b"}
+    assert len(decryptions) == 1  # not with the key that carries the configured kid
     # A kid naming the wrong key is not retried with the others.
     decryptions.clear()
     mislabelled = encrypt(issuer.mint(scopes=["c"]), enc_key2.public_pem, kid=enc_key.thumbprint)
     refused(guard, mislabelled, "decryption_failed")
     assert len(decryptions) == 1
+
+
+@pytest.mark.parametrize("kid", ["auth0-kid-other", None])
+def test_unknown_or_absent_kid_costs_no_rsa_work_when_every_key_has_a_kid(
+    issuer: TokenIssuer,
+    clock: Any,
+    enc_key: EncryptionKey,
+    decryptions: list[str],
+    kid: str | None,
+) -> None:
+    """Junk JWE is refused before any RSA operation once the keys carry kids (issue 11.11)."""
+    config = encrypted_config(issuer, enc_key, kid="auth0-kid", public_key_pem=enc_key.public_pem)
+    guard = Guard(config, transport=issuer.transport(), clock=clock)
+    extra = {"kid": kid} if kid is not None else {}
+    junk = encrypt(issuer.mint(), enc_key.public_pem, **extra)
+    error = refused(guard, junk, "unknown_kid")
+    assert error.description == "the encrypted token is not for a key this API holds (kid)"
+    assert decryptions == []
+    good = encrypt(issuer.mint(scopes=["a"]), enc_key.public_pem, kid="auth0-kid")
+    verified = guard.authenticate(request(good))
+    assert verified.scopes == {"a"}
+    assert len(decryptions) == 1
+
+
+def test_eight_keys_with_kids_cost_nothing_for_junk(
+    issuer: TokenIssuer,
+    clock: Any,
+    enc_key: EncryptionKey,
+    enc_key2: EncryptionKey,
+    decryptions: list[str],
+) -> None:
+    """Without a configured kid, an unknown kid is tried with each key; with one, not at all."""
+    keys = (enc_key,) * 8
+    junk = encrypt(issuer.mint(), enc_key2.public_pem, kid="nobody")  # for a stranger's key
+    unnamed = Guard(encrypted_config(issuer, *keys), transport=issuer.transport(), clock=clock)
+    refused(unnamed, junk, "decryption_failed")
+    assert len(decryptions) == 8
+    decryptions.clear()
+    named = Guard(
+        encrypted_config(issuer, enc_key, kid="auth0-kid"),
+        transport=issuer.transport(),
+        clock=clock,
+    )
+    refused(named, junk, "unknown_kid")
+    assert decryptions == []
 
 
 def test_configured_kid_follows_the_public_pem(
@@ -322,7 +371,8 @@ def test_configured_kid_follows_the_public_pem(
     )
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     outer = encrypt(issuer.mint(), enc_key2.public_pem, kid="current")
-    assert guard.authenticate(request(outer)).raw == outer
+    verified = guard.authenticate(request(outer))
+    assert verified.raw == outer
 
 
 # -- configuration ---------------------------------------------------------------------------
@@ -367,7 +417,8 @@ def test_certificate_as_public_key_is_accepted(
     config = encrypted_config(issuer, enc_key, public_key_pem=pem, kid="k")
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     outer = encrypt(issuer.mint(), enc_key.public_pem, kid="k")
-    assert guard.authenticate(request(outer)).raw == outer
+    verified = guard.authenticate(request(outer))
+    assert verified.raw == outer
 
 
 @pytest.mark.parametrize("which", ["public", "garbage", "short"])
@@ -422,7 +473,8 @@ def test_loaded_from_the_management_json_and_rs_guard_decryption_key(
     assert config.token_encryption.kid == "kid-from-auth0"
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     outer = encrypt(issuer.mint(scopes=["r"]), enc_key.public_pem, kid="kid-from-auth0")
-    assert guard.authenticate(request(outer)).scopes == {"r"}
+    verified = guard.authenticate(request(outer))
+    assert verified.scopes == {"r"}
     assert enc_key.private_pem not in repr(config)
 
 
@@ -478,4 +530,59 @@ def test_two_decryption_key_files_for_rotation(
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     for key in (enc_key, enc_key2):
         outer = encrypt(issuer.mint(), key.public_pem)
-        assert guard.authenticate(request(outer)).raw == outer
+        verified = guard.authenticate(request(outer))
+        assert verified.raw == outer
+
+
+# -- nothing of the JWE header is echoed -------------------------------------------------------
+
+ODD = 'q9Z"\\<evil>\u2028\u00a0\x7f' + "A" * 11_000
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"alg": ODD},
+        {"enc": ODD},
+        {"alg": ODD, "enc": ODD},
+        {"alg": "dir", "enc": ODD},
+        {"cty": ODD},
+        {"cty": "q9Z-odd"},
+        {"typ": {"q9Z": ODD}},
+        {"kid": ODD},
+        {"kid": "q9Z-odd"},
+        {"zip": ODD},
+        {"crit": [ODD]},
+    ],
+    ids=lambda c: "+".join(f"{k}={str(v)[:8]!r}" for k, v in c.items()),
+)
+def test_jwe_header_text_is_never_echoed(
+    issuer: TokenIssuer, clock: Any, enc_key: EncryptionKey, changes: dict[str, Any]
+) -> None:
+    config = issuer.config(
+        max_token_bytes=64 * 1024,
+        token_encryption=TokenEncryption(decryption_keys=(enc_key.private_pem,), kid="k"),
+    )
+    guard = Guard(config, transport=issuer.transport(), clock=clock)
+    outer = with_header(encrypt(issuer.mint(), enc_key.public_pem, kid="k"), **changes)
+    with pytest.raises(InvalidToken) as caught:
+        guard.authenticate(request(outer))
+    description = caught.value.description
+    _, headers, body = render_error(caught.value, guard.challenge)
+    challenge = dict(headers)["www-authenticate"]
+    for text in (description, challenge, body.decode()):
+        assert "q9Z" not in text
+        assert "AAAAAAAA" not in text
+    assert len(description) < 120
+    assert len(challenge) < 200
+    assert challenge == f'Bearer error="invalid_token", error_description="{description}"'
+
+
+def test_a_registered_jwe_algorithm_is_named(
+    guard: Guard, issuer: TokenIssuer, enc_key: EncryptionKey
+) -> None:
+    outer = with_header(encrypt(issuer.mint(), enc_key.public_pem), alg="dir", enc="A128GCM")
+    error = refused(guard, outer, "wrong_algorithm")
+    assert error.description == (
+        "the token is encrypted with dir/A128GCM; this API accepts RSA-OAEP-256/A256GCM only"
+    )

@@ -24,7 +24,8 @@ def test_token_lifetime_ceiling(
     guard = guard_for(issuer, clock, token_lifetime=3600, leeway=10)
     token = issuer.mint(expires_in=lifetime)
     if accepted:
-        assert guard.verify(token).expires_at == clock() + lifetime
+        verified = guard.verify(token)
+        assert verified.expires_at == clock() + lifetime
     else:
         with pytest.raises(InvalidToken) as caught:
             guard.verify(token)
@@ -43,7 +44,8 @@ def test_backdated_iat_cannot_hide_a_long_lifetime(issuer: TokenIssuer, clock: A
 
 def test_no_ceiling_without_token_lifetime(issuer: TokenIssuer, clock: Any) -> None:
     guard = guard_for(issuer, clock)
-    assert guard.verify(issuer.mint(expires_in=30 * 86400)).subject == "auth0|user-1"
+    verified = guard.verify(issuer.mint(expires_in=30 * 86400))
+    assert verified.subject == "auth0|user-1"
 
 
 def test_ceiling_needs_iat_which_every_dialect_requires(issuer: TokenIssuer, clock: Any) -> None:
@@ -61,9 +63,11 @@ def test_token_lifetime_for_web_is_not_applied_to_indistinguishable_tokens(
     client-credentials grants), so the smaller web ceiling would refuse valid tokens."""
     guard = guard_for(issuer, clock, token_lifetime=86400, token_lifetime_for_web=7200)
     code_flow_token = issuer.mint(expires_in=86400)
-    assert guard.verify(code_flow_token).subject == "auth0|user-1"
+    verified = guard.verify(code_flow_token)
+    assert verified.subject == "auth0|user-1"
     refreshed = issuer.mint(expires_in=86400, claims={"gty": "refresh_token"})
-    assert guard.verify(refreshed).subject == "auth0|user-1"
+    verified = guard.verify(refreshed)
+    assert verified.subject == "auth0|user-1"
     # token_lifetime still bounds every token.
     with pytest.raises(InvalidToken):
         guard.verify(issuer.mint(expires_in=86400 * 2))

@@ -64,7 +64,8 @@ def test_id_and_name_are_kept_for_diagnostics(issuer: TokenIssuer) -> None:
 def test_identifier_is_the_audience(issuer: TokenIssuer, clock: Any) -> None:
     data = full_resource_server(issuer)
     guard = Guard(config_of(issuer, data), transport=issuer.transport(), clock=clock)
-    assert guard.verify(issuer.mint()).audiences[0] == data["identifier"]
+    verified = guard.verify(issuer.mint())
+    assert verified.audiences[0] == data["identifier"]
     with pytest.raises(InvalidToken) as caught:
         guard.verify(issuer.mint(claims={"aud": "https://another-api.example.com"}))
     assert caught.value.reason == "wrong_audience"
@@ -96,7 +97,8 @@ def test_signing_secret_is_used_for_hs256_only(issuer: TokenIssuer, clock: Any) 
     hs = TokenIssuer(algorithm="HS256", audience=issuer.audience, clock=clock)
     data.update(signing_alg="HS256", signing_secret=hs.secret)
     guard = Guard(config_of(issuer, data), clock=clock)
-    assert guard.verify(hs.mint(scopes=["read:appointments"])).scopes == {"read:appointments"}
+    verified = guard.verify(hs.mint(scopes=["read:appointments"]))
+    assert verified.scopes == {"read:appointments"}
     other = TokenIssuer(algorithm="HS256", audience=issuer.audience, clock=clock)
     with pytest.raises(InvalidToken) as caught:
         guard.verify(other.mint())
@@ -128,7 +130,8 @@ def test_authorization_server_fields_do_not_change_verification(
     changed[field] = value
     assert config_of(issuer, changed) == config_of(issuer, data)
     guard = Guard(config_of(issuer, changed), transport=issuer.transport(), clock=clock)
-    assert guard.verify(issuer.mint()).subject == "auth0|user-1"
+    verified = guard.verify(issuer.mint())
+    assert verified.subject == "auth0|user-1"
 
 
 def test_proof_of_possession_from_the_json_is_enforced(issuer: TokenIssuer, clock: Any) -> None:

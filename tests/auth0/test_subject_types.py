@@ -40,7 +40,8 @@ def test_each_policy_pair(issuer: TokenIssuer, clock: Any, user: str, client: st
             assert caught.value.reason == "subject_type_denied"
             assert caught.value.status_code == 401
         else:
-            assert guard.verify(token).is_client is (mint_args is not USER)
+            verified = guard.verify(token)
+            assert verified.is_client is (mint_args is not USER)
 
 
 def test_denied_subject_type_costs_no_key_fetch(issuer: TokenIssuer, clock: Any) -> None:
@@ -73,7 +74,8 @@ def test_rfc9068_client_token_is_sub_equal_client_id(clock: Any) -> None:
     with pytest.raises(InvalidToken) as caught:
         guard.verify(issuer.mint(subject="m2m-app", client_id="m2m-app"))
     assert caught.value.reason == "subject_type_denied"
-    assert guard.verify(issuer.mint(subject="auth0|u", client_id="m2m-app")).is_client is False
+    verified = guard.verify(issuer.mint(subject="auth0|u", client_id="m2m-app"))
+    assert verified.is_client is False
 
 
 def test_auth0_dialect_does_not_read_sub_equal_client_id(issuer: TokenIssuer, clock: Any) -> None:
@@ -96,7 +98,8 @@ def test_from_the_management_api_shape(issuer: TokenIssuer, clock: Any) -> None:
     )
     config = build_config({**settings, "issuer": issuer.issuer})
     guard = Guard(config, transport=issuer.transport(), clock=clock)
-    assert guard.verify(issuer.mint()).is_client is False
+    verified = guard.verify(issuer.mint())
+    assert verified.is_client is False
     with pytest.raises(InvalidToken):
         guard.verify(issuer.mint(**CLIENT_GTY))  # type: ignore[arg-type]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import pytest
@@ -294,3 +295,70 @@ def test_proof_of_possession_properties() -> None:
 )
 def test_numbers_of_the_wrong_type_are_config_errors(field: str, value: Any) -> None:
     refused(field, **{field: value})
+
+
+# -- secrets stay out of repr, likely mistakes are logged (issues 11.10, 14.2) -------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2-password@redis.internal:6379/0",
+        "rediss://app:hunter2-password@redis.internal/1",
+        "redis://hunter2-password@redis.internal",
+    ],
+)
+def test_the_replay_store_password_is_not_shown(url: str) -> None:
+    config = GuardConfig(issuer="https://i.example/", audience="a", replay_store=url)
+    assert config.replay_store == url
+    for text in (repr(config), str(config)):
+        assert "hunter2" not in text
+        assert "redis.internal" in text
+        assert "replay_store='redis" in text
+        assert "://***@redis.internal" in text
+
+
+def test_repr_still_shows_the_ordinary_settings() -> None:
+    config = GuardConfig(issuer="https://i.example/", audience="a")
+    assert repr(config).startswith("GuardConfig(issuer='https://i.example/', audience='a', ")
+    assert "replay_store='memory'" in repr(config)
+
+
+@pytest.mark.parametrize(
+    "issuer", ["https://tenant.eu.auth0.com", "https://tenant.auth0.com/api/v2"]
+)
+def test_an_auth0_issuer_without_the_trailing_slash_is_logged(
+    issuer: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rs_guard.config"):
+        GuardConfig(issuer=issuer, audience="a")
+    host = issuer.split("/")[2]
+    assert f"looks like an Auth0 tenant, whose tokens carry iss 'https://{host}/'" in caplog.text
+
+
+def test_an_auth0_issuer_with_the_slash_and_other_issuers_are_not_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rs_guard.config"):
+        GuardConfig(issuer="https://tenant.eu.auth0.com/", audience="a")
+        GuardConfig(issuer="https://login.example.com", audience="a")
+    assert caplog.text == ""
+
+
+def test_a_short_hs256_secret_is_logged_but_accepted(caplog: pytest.LogCaptureFixture) -> None:
+    secret = "sixteen-chars-ok"
+    with caplog.at_level(logging.WARNING, logger="rs_guard.config"):
+        config = GuardConfig(
+            issuer="https://i.example/", audience="a", algorithm="HS256", signing_secret=secret
+        )
+    assert config.signing_secret == secret
+    assert "HS256 signing secret is 16 bytes; RFC 7518 §3.2 wants at least 32 bytes" in (
+        caplog.text
+    )
+    assert secret not in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="rs_guard.config"):
+        GuardConfig(
+            issuer="https://i.example/", audience="a", algorithm="HS256", signing_secret="s" * 32
+        )
+    assert caplog.text == ""

@@ -16,7 +16,9 @@ from rs_guard.errors import (
     InvalidToken,
     KeysUnavailable,
     MissingCredentials,
+    ReplayStoreUnavailable,
     RSGuardError,
+    ServiceUnavailable,
     UseDPoPNonce,
     render_error,
 )
@@ -101,6 +103,26 @@ def test_keys_unavailable_is_503_with_retry_after_and_no_challenge() -> None:
     assert body["error"] == "temporarily_unavailable"
 
 
+@pytest.mark.parametrize(
+    ("exc", "reason"),
+    [
+        (KeysUnavailable("no keys", retry_after=17), "keys_unavailable"),
+        (ReplayStoreUnavailable("store full", retry_after=17), "replay_store_unavailable"),
+        (ServiceUnavailable("down", retry_after=17), "service_unavailable"),
+    ],
+)
+def test_one_service_unavailable_family(exc: ServiceUnavailable, reason: str) -> None:
+    """Keys and the replay store fail the same way: 503, Retry-After, no challenge."""
+    assert isinstance(exc, ServiceUnavailable)
+    assert exc.reason == reason
+    for challenge in (None, Challenge(dpop=True, dpop_algs=("ES256",))):
+        status, headers, body = answer(exc, challenge)
+        assert status == 503
+        assert headers["retry-after"] == "17"
+        assert "www-authenticate" not in headers
+        assert body == {"error": "temporarily_unavailable", "error_description": exc.description}
+
+
 @pytest.mark.parametrize("retry_after", [0, -5, 0.2])
 def test_retry_after_is_at_least_one_second(retry_after: float) -> None:
     assert KeysUnavailable("x", retry_after=retry_after).retry_after == 1  # type: ignore[arg-type]
@@ -172,8 +194,11 @@ def test_the_hierarchy() -> None:
         InvalidToken,
         InsufficientScope,
         KeysUnavailable,
+        ReplayStoreUnavailable,
     ):
         assert issubclass(cls, RSGuardError)
+    assert issubclass(KeysUnavailable, ServiceUnavailable)
+    assert issubclass(ReplayStoreUnavailable, ServiceUnavailable)
     assert issubclass(ConfigError, ValueError)
     assert not issubclass(ConfigError, RSGuardError)
     error = ConfigError("jwks_uri", "must use https")

@@ -1,4 +1,4 @@
-"""Finding the token in a request: INTERFACE.md §3, RFC 6750 §2.1, RFC 9700 §4.3.2."""
+"""Finding the token in a request: RFC 6750 §2.1, RFC 9700 §4.3.2."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jwt.algorithms import get_default_algorithms
 
-from rs_guard.keys import hmac_key, key_from_jwk
+from rs_guard.binding.thumbprint import jwk_thumbprint
+from rs_guard.keys import hmac_key, key_from_jwk, same_material
 from rs_guard.testing import TokenIssuer, generate_key
 
 ALGS = get_default_algorithms()
@@ -114,7 +115,8 @@ def test_signature_check(alg: str, issuers_by_alg: dict[str, TokenIssuer]) -> No
     key = key_from_jwk(jwk, alg)
     assert key is not None
     signature = ALGS[alg].sign(b"header.payload", signer.private_key)
-    assert key.verify(b"header.payload", signature)
+    valid = key.verify(b"header.payload", signature)
+    assert valid is True
     assert not key.verify(b"header.payloaD", signature)
     assert not key.verify(b"header.payload", signature[:-1])
     assert not key.verify(b"header.payload", b"")
@@ -129,8 +131,10 @@ def test_rs256_and_ps256_signatures_do_not_cross(rsa_key: Any) -> None:
     assert ps is not None
     rs_sig = ALGS["RS256"].sign(b"data", rsa_key)
     ps_sig = ALGS["PS256"].sign(b"data", rsa_key)
-    assert rs.verify(b"data", rs_sig)
-    assert ps.verify(b"data", ps_sig)
+    valid = rs.verify(b"data", rs_sig)
+    assert valid is True
+    valid = ps.verify(b"data", ps_sig)
+    assert valid is True
     assert not rs.verify(b"data", ps_sig)
     assert not ps.verify(b"data", rs_sig)
 
@@ -138,7 +142,8 @@ def test_rs256_and_ps256_signatures_do_not_cross(rsa_key: Any) -> None:
 def test_hmac_key() -> None:
     key = hmac_key("0123456789abcdef")
     signature = ALGS["HS256"].sign(b"data", ALGS["HS256"].prepare_key("0123456789abcdef"))
-    assert key.verify(b"data", signature)
+    valid = key.verify(b"data", signature)
+    assert valid is True
     assert not key.verify(b"data", signature[:-1] + bytes([signature[-1] ^ 1]))
     assert not hmac_key("0123456789abcdeF").verify(b"data", signature)
 
@@ -184,3 +189,18 @@ def test_any_published_jwk_is_a_key_or_skipped(
     jwk: dict[str, Any] = {"kty": kty, **({"crv": crv} if crv else {}), **fields}
     key = key_from_jwk(jwk, alg)
     assert key is None or key.algorithm == alg
+
+
+def test_a_key_carries_its_rfc7638_thumbprint(rsa_key: Any) -> None:
+    jwk = public_jwk(rsa_key, "RS256", kid="a", use="sig")
+    key = key_from_jwk(jwk, "RS256")
+    assert key is not None
+    assert key.thumbprint == jwk_thumbprint(jwk)
+    # The same material published under another kid, with other optional members.
+    again = key_from_jwk(public_jwk(rsa_key, "RS256", kid="b", alg="RS256"), "RS256")
+    assert same_material(key, again)
+    other = key_from_jwk(public_jwk(generate_key("RS256").private_key, "RS256"), "RS256")
+    assert not same_material(key, other)
+    assert not same_material(key, None)
+    assert hmac_key("s" * 32).thumbprint is None
+    assert not same_material(hmac_key("s" * 32), hmac_key("s" * 32))  # never by default

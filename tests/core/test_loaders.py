@@ -1,8 +1,10 @@
-"""Settings from the Management API's JSON and from RS_GUARD_* variables (INTERFACE.md §1)."""
+"""Settings from the Management API's JSON and from RS_GUARD_* variables."""
 
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -237,13 +239,6 @@ def test_domain_shortcut_gives_the_auth0_issuer() -> None:
         assert settings["issuer"] == "https://tenant.eu.auth0.com/"
 
 
-def test_issuer_wins_over_domain() -> None:
-    settings = settings_from_env(
-        {"RS_GUARD_ISSUER": "https://a.example/", "RS_GUARD_DOMAIN": "b.example"}
-    )
-    assert settings["issuer"] == "https://a.example/"
-
-
 def test_lists_in_issuer_and_audience() -> None:
     config = load_config(
         {
@@ -345,3 +340,116 @@ def test_an_unreadable_decryption_key_names_the_variable(tmp_path: Path) -> None
     with pytest.raises(ConfigError) as caught:
         settings_from_env({"RS_GUARD_DECRYPTION_KEY": str(tmp_path / "absent.pem")})
     assert caught.value.field == "RS_GUARD_DECRYPTION_KEY"
+
+
+# -- the settings table (issue 12), RBAC from the environment, mistakes named (issue 14) ----
+
+BASE_ENV = {"RS_GUARD_DOMAIN": "tenant.example.com", "RS_GUARD_AUDIENCE": "https://api"}
+
+
+def test_enforce_policies_and_scopes_from_the_environment() -> None:
+    config = load_config(
+        {
+            **BASE_ENV,
+            "RS_GUARD_TOKEN_DIALECT": "access_token_authz",
+            "RS_GUARD_ENFORCE_POLICIES": "true",
+            "RS_GUARD_SCOPES": " read:orders write:orders ",
+        }
+    )
+    assert config.enforce_policies is True
+    assert config.uses_permissions is True
+    assert config.scopes == (Scope("read:orders"), Scope("write:orders"))
+
+
+def test_scopes_are_separated_by_spaces_only() -> None:
+    # RFC 6749 §3.3: SP separates scope tokens; a tab is part of a (strange) scope.
+    config = load_config({**BASE_ENV, "RS_GUARD_SCOPES": "a\tb c"})
+    assert [s.value for s in config.scopes] == ["a\tb", "c"]
+
+
+def test_the_environment_overrides_the_files_rbac_settings(tmp_path: Path) -> None:
+    path = tmp_path / "api.json"
+    path.write_text(json.dumps(RESOURCE_SERVER))  # enforce_policies true, two scopes
+    env = {**ENV, "RS_GUARD_CONFIG": str(path)}
+    from_file = load_config(env)
+    assert from_file.enforce_policies is True
+    assert [s.value for s in from_file.scopes] == ["read:appointments", "write:appointments"]
+    config = load_config(
+        {
+            **env,
+            "RS_GUARD_ENFORCE_POLICIES": "false",
+            "RS_GUARD_SCOPES": "read:appointments admin",
+        }
+    )
+    assert config.enforce_policies is False
+    assert config.uses_permissions is False
+    # the file still describes the scopes it defines
+    assert config.scopes == (Scope("read:appointments", "Read appointments"), Scope("admin"))
+
+
+def test_enforce_policies_must_be_a_boolean() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config({**BASE_ENV, "RS_GUARD_ENFORCE_POLICIES": "sometimes"})
+    assert caught.value.field == "RS_GUARD_ENFORCE_POLICIES"
+
+
+def test_resource_metadata_is_a_reserved_boolean() -> None:
+    assert load_config(BASE_ENV).resource_metadata is False
+    assert load_config({**BASE_ENV, "RS_GUARD_RESOURCE_METADATA": "true"}).resource_metadata
+    with pytest.raises(ConfigError) as caught:
+        load_config({**BASE_ENV, "RS_GUARD_RESOURCE_METADATA": "maybe"})
+    assert caught.value.field == "RS_GUARD_RESOURCE_METADATA"
+
+
+def test_dpop_nonce_secret_is_read_without_the_nonce_flag() -> None:
+    secret = "shared-by-every-worker-0123456789"
+    config = load_config({**BASE_ENV, "RS_GUARD_DPOP_NONCE_SECRET": secret})
+    assert (config.dpop.nonce, config.dpop.nonce_secret) == (False, secret)
+
+
+def test_domain_and_issuer_that_disagree_are_a_config_error() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(
+            {
+                "RS_GUARD_DOMAIN": "tenant.eu.auth0.com",
+                "RS_GUARD_ISSUER": "https://other.eu.auth0.com/",
+                "RS_GUARD_AUDIENCE": "https://api",
+            }
+        )
+    message = str(caught.value)
+    assert caught.value.field == "RS_GUARD_DOMAIN"
+    assert "RS_GUARD_DOMAIN='tenant.eu.auth0.com'" in message
+    assert "RS_GUARD_ISSUER='https://other.eu.auth0.com/'" in message
+
+
+def test_domain_and_issuer_that_agree_keep_every_issuer() -> None:
+    config = load_config(
+        {
+            "RS_GUARD_DOMAIN": "tenant.eu.auth0.com",
+            "RS_GUARD_ISSUER": "https://tenant.eu.auth0.com/,https://login.example.com/",
+            "RS_GUARD_AUDIENCE": "https://api",
+        }
+    )
+    assert config.issuers == ("https://tenant.eu.auth0.com/", "https://login.example.com/")
+
+
+def test_an_unknown_variable_is_logged_with_the_likely_name(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="rs_guard.config"):
+        config = load_config({**BASE_ENV, "RS_GUARD_LEWAY": "30", "RS_GUARD_AUDIANCE": "x"})
+    assert config.leeway == 10.0  # ignored, as before; but no longer silently
+    assert "RS_GUARD_LEWAY is not an rs_guard setting; did you mean RS_GUARD_LEEWAY?" in (
+        caplog.text
+    )
+    assert "RS_GUARD_AUDIANCE is not an rs_guard setting; did you mean RS_GUARD_AUDIENCE?" in (
+        caplog.text
+    )
+
+
+def test_the_table_knows_every_variable_the_loader_reads() -> None:
+    from rs_guard.settings import BY_NAME
+
+    loader = Path(settings_from_env.__code__.co_filename).read_text()
+    named = set(re.findall(r"RS_GUARD_[A-Z_]+", loader))
+    assert named <= set(BY_NAME), named - set(BY_NAME)

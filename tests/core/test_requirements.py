@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -121,3 +122,106 @@ def test_check_all_stops_at_the_first_refusal(verify: Any) -> None:
 def test_requirement_descriptions(verify: Any) -> None:
     assert re.search("all of a b", all_of("a", "b").description)
     assert "any of" in any_of("a").description
+
+
+#: Characters that are whitespace to ``str.split()`` but never separate scope tokens.
+NOT_A_SEPARATOR = [
+    "\t",  # TAB
+    "\n",  # LF
+    "\x0b",  # VT
+    "\x0c",  # FF
+    "\r",  # CR
+    "\x1c",  # file separator (str.split() splits on it)
+    "\x85",  # NEL
+    "\u00a0",  # NO-BREAK SPACE
+    "\u1680",  # OGHAM SPACE MARK
+    "\u2003",  # EM SPACE
+    "\u2028",  # LINE SEPARATOR
+    "\u2029",  # PARAGRAPH SEPARATOR
+    "\u202f",  # NARROW NO-BREAK SPACE
+    "\u3000",  # IDEOGRAPHIC SPACE
+]
+
+
+@pytest.mark.parametrize("separator", NOT_A_SEPARATOR, ids=lambda c: f"U+{ord(c):04X}")
+def test_scope_is_split_on_sp_only(verify: Any, separator: str) -> None:
+    """RFC 6749 §3.3, RFC 9068 §2.2.3: SP (0x20) alone separates scope tokens."""
+    odd = f"write:x{separator}read:x"
+    token = verify(claims={"scope": f"{odd} list:x"})
+    assert token.scopes == frozenset({odd, "list:x"})
+    assert token.granted == frozenset({odd, "list:x"})
+    assert refuses(all_of("read:x"), token).required == ("read:x",)
+    refuses(any_of("read:x", "write:x"), token)
+    refuses(claim_includes("scope", "read:x"), token)
+    refuses(claim_includes("scope", "write:x"), token)
+    claim_includes("scope", "list:x")(token)
+
+
+def test_empty_scope_pieces_are_dropped(verify: Any) -> None:
+    token = verify(claims={"scope": "  read:x   write:x "})
+    assert token.scopes == frozenset({"read:x", "write:x"})
+    all_of("read:x", "write:x")(token)
+    claim_includes("scope", "read:x", "write:x")(token)
+    assert verify(claims={"scope": "   "}).scopes == frozenset()
+
+
+def test_claim_includes_splits_any_string_claim_on_sp_only(verify: Any) -> None:
+    token = verify(claims={"groups": "admin\tstaff\u3000ops", "teams": "red  blue"})
+    refuses(claim_includes("groups", "staff"), token)
+    refuses(claim_includes("groups", "admin"), token)
+    claim_includes("groups", "admin\tstaff\u3000ops")(token)
+    claim_includes("teams", "red", "blue")(token)
+
+
+# -- a scope in the other claim: say so in the 403 (issue 14.1) -------------------------------
+
+
+def test_scope_only_in_permissions_is_named_in_the_403(verify: Any) -> None:
+    token = verify(scopes=["openid", "q9Z-other"], permissions=["read:orders", "q9Z-perm"])
+    error = refuses(all_of("read:orders", "write:orders"), token)
+    assert error.description == (
+        "the token lacks read:orders write:orders; the token carries read:orders in "
+        "permissions, but this API checks scope (permissions count only with "
+        "enforce_policies on and an *_authz token dialect)"
+    )
+    status, headers, body = render_error(error)
+    assert status == 403
+    assert dict(headers)["www-authenticate"] == (
+        'Bearer error="insufficient_scope", scope="read:orders write:orders"'
+    )
+    assert json.loads(body) == {
+        "error": "insufficient_scope",
+        "error_description": error.description,
+    }
+    assert "q9Z" not in error.description  # only the route's own scope names appear
+
+
+def test_permission_only_in_scope_under_enforce_policies_is_named(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    issuer.token_dialect = "access_token_authz"
+    guard = Guard(issuer.config(enforce_policies=True), transport=issuer.transport(), clock=clock)
+    token = guard.verify(issuer.mint(scopes=["read:orders", "q9Z"], permissions=["list:orders"]))
+    assert token.granted_claim == "permissions"
+    error = refuses(any_of("read:orders", "admin"), token)
+    assert error.description == (
+        "the token has none of read:orders admin; the token carries read:orders in scope, "
+        "but this API checks permissions (enforce_policies is on)"
+    )
+    assert refuses(all_of("admin"), token).description == "the token lacks admin"
+
+
+def test_permissions_requirement_names_a_scope_that_has_it(verify: Any) -> None:
+    token = verify(scopes=["delete:orders"], permissions=["read:orders"])
+    assert token.granted_claim == "scope"
+    error = refuses(permissions("delete:orders"), token)
+    assert error.description == (
+        "the token lacks the permission delete:orders; the token carries delete:orders in "
+        "scope, but this route checks permissions (a permissions() requirement)"
+    )
+
+
+def test_nothing_is_named_when_neither_claim_has_it(verify: Any) -> None:
+    token = verify(scopes=["a"], permissions=["b"])
+    assert refuses(all_of("c"), token).description == "the token lacks c"
+    assert refuses(any_of("c", "d"), token).description == "the token has none of c d"

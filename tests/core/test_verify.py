@@ -72,7 +72,8 @@ def refused(guard: Guard, token: str, reason: str) -> InvalidToken:
 def test_every_algorithm_verifies(any_issuer: TokenIssuer, clock: Any) -> None:
     guard = Guard(any_issuer.config(), transport=any_issuer.transport(), clock=clock)
     token = any_issuer.mint(scopes=["read:a"])
-    assert guard.verify(token).scopes == {"read:a"}
+    verified = guard.verify(token)
+    assert verified.scopes == {"read:a"}
     tampered = any_issuer.mint(scopes=["read:a", "admin"])
     forged = ".".join([*tampered.split(".")[:2], token.split(".")[2]])
     refused(guard, forged, "bad_signature")
@@ -201,7 +202,8 @@ def test_a_kid_that_is_not_a_short_string(issuer: TokenIssuer, guard: Guard, kid
 
 @pytest.mark.parametrize("typ", ["JWT", "jwt", "application/jwt", "at+jwt", "application/at+jwt"])
 def test_auth0_dialect_accepts_jwt_types(issuer: TokenIssuer, guard: Guard, typ: str) -> None:
-    assert guard.verify(issuer.mint(headers={"typ": typ})).subject == "auth0|user-1"
+    verified = guard.verify(issuer.mint(headers={"typ": typ}))
+    assert verified.subject == "auth0|user-1"
 
 
 def test_auth0_dialect_accepts_a_token_without_typ(issuer: TokenIssuer, clock: Any) -> None:
@@ -212,7 +214,8 @@ def test_auth0_dialect_accepts_a_token_without_typ(issuer: TokenIssuer, clock: A
         claims,
         lambda data: ALGS["RS256"].sign(data, issuer.current.private_key),
     )
-    assert guard.verify(token).subject == claims["sub"]
+    verified = guard.verify(token)
+    assert verified.subject == claims["sub"]
 
 
 @pytest.mark.parametrize("typ", ["dpop+jwt", "JOSE", "secevent+jwt", "", 1, ["JWT"]])
@@ -311,8 +314,10 @@ def test_additional_issuers_have_their_own_keys(issuer: TokenIssuer, clock: Any)
         transport=httpx.MockTransport(handler),
         clock=clock,
     )
-    assert guard.verify(other.mint()).issuer == other.issuer
-    assert guard.verify(issuer.mint()).issuer == issuer.issuer
+    verified = guard.verify(other.mint())
+    assert verified.issuer == other.issuer
+    verified = guard.verify(issuer.mint())
+    assert verified.issuer == issuer.issuer
     assert other.jwks_requests == 1
     assert issuer.jwks_requests == 1
 
@@ -358,7 +363,8 @@ def test_additional_audiences(issuer: TokenIssuer, clock: Any) -> None:
         transport=issuer.transport(),
         clock=clock,
     )
-    assert guard.verify(issuer.mint(claims={"aud": "https://api-v2"}))
+    verified = guard.verify(issuer.mint(claims={"aud": "https://api-v2"}))
+    assert verified.subject == "auth0|user-1"
 
 
 # -- times (RFC 7519 §4.1.4-§4.1.6) with the leeway ----------------------------------
@@ -374,19 +380,23 @@ def uncached(issuer: TokenIssuer, clock: Any) -> Iterator[Guard]:
 def test_exp_boundary_with_leeway(issuer: TokenIssuer, uncached: Guard, clock: Any) -> None:
     token = issuer.mint(expires_in=100)
     clock.advance(100 + 10 - 0.001)
-    assert uncached.verify(token)
+    verified = uncached.verify(token)
+    assert verified.subject == "auth0|user-1"
     clock.advance(0.001)
     refused(uncached, token, "expired")
 
 
 def test_nbf_boundary_with_leeway(issuer: TokenIssuer, uncached: Guard) -> None:
-    assert uncached.verify(issuer.mint(claims={"nbf": NOW + 10}))
+    verified = uncached.verify(issuer.mint(claims={"nbf": NOW + 10}))
+    assert verified.subject == "auth0|user-1"
     refused(uncached, issuer.mint(claims={"nbf": NOW + 10.001}), "not_yet_valid")
-    assert uncached.verify(issuer.mint(claims={"nbf": NOW - 1000}))
+    verified = uncached.verify(issuer.mint(claims={"nbf": NOW - 1000}))
+    assert verified.subject == "auth0|user-1"
 
 
 def test_iat_boundary_with_leeway(issuer: TokenIssuer, uncached: Guard) -> None:
-    assert uncached.verify(issuer.mint(claims={"iat": NOW + 10}))
+    verified = uncached.verify(issuer.mint(claims={"iat": NOW + 10}))
+    assert verified.subject == "auth0|user-1"
     refused(uncached, issuer.mint(claims={"iat": NOW + 10.5}), "issued_in_future")
 
 
@@ -396,7 +406,8 @@ def test_leeway_zero(issuer: TokenIssuer, clock: Any) -> None:
     )
     token = issuer.mint(expires_in=5)
     clock.advance(4.999)
-    assert guard.verify(token)
+    verified = guard.verify(token)
+    assert verified.subject == "auth0|user-1"
     clock.advance(0.001)
     refused(guard, token, "expired")
     refused(guard, issuer.mint(claims={"nbf": clock.now + 1}), "not_yet_valid")
@@ -409,7 +420,8 @@ def test_fractional_numeric_dates(issuer: TokenIssuer, uncached: Guard) -> None:
 
 def test_token_lifetime_ceiling(issuer: TokenIssuer, clock: Any) -> None:
     guard = Guard(issuer.config(token_lifetime=3600), transport=issuer.transport(), clock=clock)
-    assert guard.verify(issuer.mint(expires_in=3600 + 10))
+    verified = guard.verify(issuer.mint(expires_in=3600 + 10))
+    assert verified.subject == "auth0|user-1"
     refused(guard, issuer.mint(expires_in=3600 + 11), "lifetime_exceeded")
 
 
@@ -505,14 +517,16 @@ def test_token_size_limit(issuer: TokenIssuer, clock: Any, recorder: Recorder) -
     big = issuer.mint(claims={"pad": "x" * 1200})
     refused(guard, big, "token_too_large")
     assert recorder.urls == []
-    assert guard.verify(issuer.mint())
+    verified = guard.verify(issuer.mint())
+    assert verified.subject == "auth0|user-1"
 
 
 def test_the_default_limit_is_16_kib(issuer: TokenIssuer, guard: Guard) -> None:
     permissions = [f"read:resource-{i:05d}" for i in range(500)]
     large = issuer.mint(permissions=permissions)
     assert len(large) < 16 * 1024
-    assert guard.verify(large).permissions == frozenset(permissions)
+    verified = guard.verify(large)
+    assert verified.permissions == frozenset(permissions)
     refused(guard, issuer.mint(claims={"pad": "x" * 16 * 1024}), "token_too_large")
 
 
@@ -535,8 +549,10 @@ def test_kid_selects_the_key(two_key_issuer: TokenIssuer, clock: Any) -> None:
     two_key_issuer.clock = clock
     guard = Guard(two_key_issuer.config(), transport=two_key_issuer.transport(), clock=clock)
     old, new = two_key_issuer.keys
-    assert guard.verify(two_key_issuer.mint(key=old)).kid == old.kid
-    assert guard.verify(two_key_issuer.mint(key=new)).kid == new.kid
+    verified = guard.verify(two_key_issuer.mint(key=old))
+    assert verified.kid == old.kid
+    verified = guard.verify(two_key_issuer.mint(key=new))
+    assert verified.kid == new.kid
     swapped = two_key_issuer.mint(key=old, headers={"kid": new.kid})
     refused(guard, swapped, "bad_signature")
     refused(guard, two_key_issuer.mint(headers={"kid": "nope"}), "unknown_kid")
@@ -552,7 +568,8 @@ def test_a_token_without_kid_needs_a_one_key_set(
     refused(two, token, "missing_kid")
     sign_one = lambda data: ALGS["RS256"].sign(data, issuer.current.private_key)  # noqa: E731
     single = compact({"alg": "RS256", "typ": "JWT"}, issuer.claims(), sign_one)
-    assert guard.verify(single).kid is None
+    verified = guard.verify(single)
+    assert verified.kid is None
 
 
 def test_small_rsa_keys_are_never_used(clock: Any) -> None:
@@ -580,8 +597,10 @@ def test_a_private_jwk_in_the_set_is_skipped(issuer: TokenIssuer, clock: Any) ->
 def test_scope_is_space_delimited(issuer: TokenIssuer, guard: Guard) -> None:
     token = guard.verify(issuer.mint(claims={"scope": " read:a  write:a read:a "}))
     assert token.scopes == {"read:a", "write:a"}
-    assert guard.verify(issuer.mint(claims={"scope": ""})).scopes == frozenset()
-    assert guard.verify(issuer.mint(drop=["scope"])).scopes == frozenset()
+    verified = guard.verify(issuer.mint(claims={"scope": ""}))
+    assert verified.scopes == frozenset()
+    verified = guard.verify(issuer.mint(drop=["scope"]))
+    assert verified.scopes == frozenset()
 
 
 def test_permissions_for_the_authz_dialects(issuer: TokenIssuer, clock: Any) -> None:
@@ -655,12 +674,15 @@ def test_subject_type_authorization(
     if refused_kind:
         refused(guard, token, "subject_type_denied")
     else:
-        assert guard.verify(token)
+        verified = guard.verify(token)
+        assert verified.subject == token_kwargs.get("subject", "auth0|user-1")
 
 
 def test_is_client_marks_machine_to_machine_tokens(issuer: TokenIssuer, guard: Guard) -> None:
-    assert guard.verify(issuer.mint(subject="app@clients")).is_client
-    assert guard.verify(issuer.mint(claims={"gty": "client-credentials"})).is_client
+    verified = guard.verify(issuer.mint(subject="app@clients"))
+    assert verified.is_client is True
+    verified = guard.verify(issuer.mint(claims={"gty": "client-credentials"}))
+    assert verified.is_client is True
     assert not guard.verify(issuer.mint()).is_client
 
 
@@ -675,3 +697,61 @@ def test_descriptions_echo_nothing_of_the_token_header(issuer: TokenIssuer, guar
     with pytest.raises(InvalidToken) as caught:
         guard.verify(compact({"alg": "HS256"}, issuer.claims(), sign))
     assert "'HS256'" in caught.value.description  # a registered name may be named
+
+
+# -- the named, ordered checks (issue 12: diagnostics run the same list) -------------------
+
+
+def test_the_checks_are_named_and_ordered() -> None:
+    from rs_guard.verify import TokenPolicy
+
+    issuer = TokenIssuer(issuer="https://names.test/")
+    names = [c.name for c in TokenPolicy(issuer.config()).checks]
+    assert names == [
+        "alg", "typ", "header", "kid", "required", "iss", "aud", "exp", "nbf", "iat", "claims"
+    ]  # fmt: skip
+    config = issuer.config(
+        token_lifetime=3600,
+        subject_type_authorization=SubjectTypeAuthorization(client="deny_all"),
+    )
+    assert [c.name for c in TokenPolicy(config).checks][-2:] == ["lifetime", "subject"]
+
+
+def test_precheck_stops_at_the_first_failed_check() -> None:
+    from rs_guard.verify import NamedCheck, TokenPolicy
+
+    issuer = TokenIssuer(issuer="https://names.test/")
+    policy = TokenPolicy(issuer.config())
+    token = issuer.mint(expires_in=-600, claims={"iss": "https://evil.test/"})
+    with pytest.raises(InvalidToken) as caught:
+        policy.precheck(token, issuer.clock())
+    assert caught.value.reason == "wrong_issuer"  # iss comes before exp
+    # every rule of the list reports its own failure when run on its own
+    ran: dict[str, str] = {}
+    header, claims = policy.parse(token)[:2]
+    for check in policy.checks:
+        assert isinstance(check, NamedCheck)
+        try:
+            check.run(header, claims, issuer.clock())
+        except InvalidToken as exc:
+            ran[check.name] = str(exc.reason)
+    assert ran == {"iss": "wrong_issuer", "exp": "expired"}
+
+
+def test_diagnostics_use_no_private_verifier_state() -> None:
+    import ast
+    import inspect
+
+    from rs_guard import diagnose, hints
+
+    for module in (diagnose, hints):
+        source = inspect.getsource(module)
+        private = [
+            node.attr
+            for node in ast.walk(ast.parse(source))
+            if isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.endswith("__")
+        ]
+        assert private == [], module.__name__
+        assert "import re\n" not in source

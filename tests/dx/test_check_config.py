@@ -115,3 +115,31 @@ def test_hs256_needs_no_key_set() -> None:
     assert "signing secret" in out
     assert hs.secret is not None
     assert hs.secret not in out
+
+
+def test_the_replay_store_password_is_not_printed(issuer: TokenIssuer, server: JWKSServer) -> None:
+    env = {
+        **issuer.environ(jwks_uri=server.jwks_uri),
+        "RS_GUARD_REPLAY_STORE": "redis://:hunter2-password@redis.internal:6379/0",
+    }
+    code, out, _ = run(["check-config"], env)
+    assert code == 0
+    assert "  replay_store: redis://***@redis.internal:6379/0\n" in out
+    assert "hunter2" not in out
+
+
+def test_check_config_reads_no_private_key_set_state() -> None:
+    import ast
+    import inspect
+
+    from rs_guard import checkconfig
+
+    tree = ast.parse(inspect.getsource(checkconfig))
+    private = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr.startswith("_")
+        and not node.attr.endswith("__")
+    ]
+    assert private == []

@@ -38,7 +38,10 @@ def test_every_example_file_is_shown_in_a_page() -> None:
 def test_the_testing_examples_pass_as_a_user_would_run_them() -> None:
     # A separate pytest run: only the installed plugin provides the fixtures.
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", str(DOCS / "examples")],
+        [
+            *(sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", str(DOCS / "examples")),
+            f"--ignore={DOCS / 'examples' / 'idioms'}",  # its own project: test_user_idioms.py
+        ],
         capture_output=True,
         text=True,
         timeout=180,
@@ -122,3 +125,23 @@ def test_readme_fastapi_example_protects_its_route(
             return bare.status_code, good.status_code, good.json()
 
     assert asyncio.run(go()) == (401, 200, {"for": "auth0|dan"})
+
+
+def test_readme_fastapi_example_keeps_the_api_docs_open(rs_guard_env: dict[str, str]) -> None:
+    import asyncio
+
+    app = _load("readme_fastapi").app
+
+    async def go() -> dict[str, int]:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api.test") as client:
+            paths = ("/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/appointments")
+            return {path: (await client.get(path)).status_code for path in paths}
+
+    assert asyncio.run(go()) == {
+        "/docs": 200,
+        "/docs/oauth2-redirect": 200,
+        "/redoc": 200,
+        "/openapi.json": 200,
+        "/appointments": 401,
+    }

@@ -216,3 +216,123 @@ def test_an_encrypted_token_is_decrypted_then_explained(
     code, report = explain(outer, env)  # no decryption key configured
     assert code == 1
     assert "format" in failed(report)
+
+
+# -- values named, mix-ups recognised (issue 14.3, the inspect half of 14.1) ---------------
+
+
+def _b64(data: dict[str, Any]) -> str:
+    import base64
+
+    raw = json.dumps(data).encode()
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def test_failed_checks_name_expected_and_actual(issuer: TokenIssuer, env: dict[str, str]) -> None:
+    token = issuer.mint(
+        claims={"iss": "https://evil.test/", "aud": ["https://other.test", "x"]},
+        headers={"typ": "dpop+jwt"},
+    )
+    code, out, _ = run(["inspect", token], env)
+    assert code == 1
+    lines = out.splitlines()
+    iss = lines.index(next(line for line in lines if "FAIL iss" in line))
+    assert lines[iss + 1].split() == ["expected:", f'"{ISSUER}"']
+    assert lines[iss + 2].split() == ["actual:", '"https://evil.test/"']
+    aud = lines.index(next(line for line in lines if "FAIL aud" in line))
+    assert lines[aud + 1].strip() == f'expected: one of "{issuer.audience}"'
+    assert lines[aud + 2].strip() == 'actual:   ["https://other.test", "x"]'
+    typ = lines.index(next(line for line in lines if "FAIL typ" in line))
+    assert lines[typ + 1].strip() == (
+        "expected: application/at+jwt or application/jwt or at+jwt or jwt, or absent"
+    )
+    assert lines[typ + 2].strip() == 'actual:   "dpop+jwt"'
+
+
+def test_expected_and_actual_in_json_also_for_passing_checks(
+    issuer: TokenIssuer, env: dict[str, str]
+) -> None:
+    _, report = explain(issuer.mint(headers={"alg": "HS256"}), env)
+    values = {
+        c["name"]: (c["status"], c.get("expected"), c.get("actual")) for c in report["checks"]
+    }
+    assert values["alg"] == ("fail", '"RS256"', '"HS256"')
+    assert values["iss"] == ("pass", f'"{ISSUER}"', f'"{ISSUER}"')
+
+
+def test_a_missing_trailing_slash_is_pointed_out(issuer: TokenIssuer, env: dict[str, str]) -> None:
+    token = issuer.mint(claims={"iss": ISSUER.rstrip("/")})
+    code, out, _ = run(["inspect", token], env)
+    assert code == 1
+    assert (
+        f'hint: the token\'s iss "{ISSUER.rstrip("/")}" and the configured issuer "{ISSUER}" '
+        "differ only by the trailing slash; iss is compared exactly: "
+        f"set RS_GUARD_ISSUER={ISSUER.rstrip('/')}\n"
+    ) in out
+
+
+def test_an_auth0_opaque_token_asks_for_the_audience(
+    issuer: TokenIssuer, env: dict[str, str]
+) -> None:
+    opaque = ".".join(
+        [_b64({"alg": "dir", "enc": "A256GCM", "iss": ISSUER}), "", "aXY", "Y3Q", "dGFn"]
+    )
+    code, out, _ = run(["inspect", opaque], env)
+    assert code == 1
+    assert "  FAIL format" in out
+    assert (
+        "hint: this is an opaque token (a JWE with alg dir and enc A256GCM) that only the "
+        "authorization server can read; Auth0 issues one when the token is requested without "
+        f"an audience: request the token with audience={issuer.audience}\n"
+    ) in out
+    # without settings, the same recognition
+    code, out, _ = run(["inspect", opaque], {})
+    assert code == 1
+    assert "request the token with audience=<your API identifier>" in out
+
+
+def test_an_id_token_is_recognised(issuer: TokenIssuer, env: dict[str, str]) -> None:
+    id_token = issuer.mint(claims={"aud": "spa-client-id", "nonce": "n-0S6", "at_hash": "77Qm"})
+    code, out, _ = run(["inspect", id_token], env)
+    assert code == 1
+    assert "  FAIL aud" in out
+    assert (
+        "hint: this looks like an ID token, not an access token: it carries nonce and at_hash, "
+        f'and its aud "spa-client-id" is a client id, not this API\'s identifier '
+        f'"{issuer.audience}"; send the access token, requested with '
+        f"audience={issuer.audience}\n"
+    ) in out
+
+
+def test_a_scope_in_permissions_while_the_api_checks_scope(
+    issuer: TokenIssuer, env: dict[str, str]
+) -> None:
+    token = issuer.mint(scopes=["openid"], permissions=["read:orders"])
+    code, out, _ = run(["inspect", token, "--scope", "read:orders"], env)
+    assert code == 1
+    assert (
+        "hint: the token carries read:orders in permissions, but this API checks scope "
+        "(enforce_policies is off)\n"
+    ) in out
+    assert "  FAIL scopes" in out
+    assert "verdict: REFUSED 403 insufficient_scope (insufficient_scope)" in out
+
+
+def test_a_scope_in_scope_while_the_api_checks_permissions(
+    issuer: TokenIssuer, env: dict[str, str]
+) -> None:
+    rbac = {**env, "RS_GUARD_TOKEN_DIALECT": "access_token_authz", "RS_GUARD_ENFORCE_POLICIES": "1"}
+    token = issuer.mint(scopes=["read:orders"], permissions=[])
+    code, out, _ = run(["inspect", token, "--scope", "read:orders"], rbac)
+    assert code == 1
+    assert (
+        "hint: the token carries read:orders in scope, but this API checks permissions "
+        "(enforce_policies is on)\n"
+    ) in out
+    # granted where the API looks: accepted, route check included
+    token = issuer.mint(scopes=[], permissions=["read:orders", "write:orders"])
+    code, out, _ = run(["inspect", token, "--scope", "read:orders write:orders"], rbac)
+    assert code == 0
+    assert "  ok   scopes" in out
+    assert "verdict: ACCEPTED (signature and claims; and the route's scopes)" in out
+    assert "hint:" not in out

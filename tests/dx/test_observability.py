@@ -126,7 +126,8 @@ def test_a_failing_observer_never_decides(guard: Guard, issuer: TokenIssuer, cap
         raise RuntimeError("metrics backend down")
 
     guard.observers.append(broken)
-    assert guard.authenticate(request(issuer.mint())).subject == "auth0|user-1"
+    verified = guard.authenticate(request(issuer.mint()))
+    assert verified.subject == "auth0|user-1"
     assert any("observer failed" in r.getMessage() for r in caplog.records)
 
 

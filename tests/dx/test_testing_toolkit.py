@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 import httpx
 import pytest
 
-from rs_guard import Guard, GuardConfig, InvalidToken, load_config
+from rs_guard import AccessToken, Guard, GuardConfig, InvalidToken, load_config
 from rs_guard._jose import b64url_decode
 from rs_guard.testing import FrozenClock, JWKSServer, TokenIssuer, tampered, unsigned
 
@@ -45,7 +46,8 @@ def test_rotation_keeps_old_tokens_valid_until_the_old_key_goes(clock: FrozenClo
     new = issuer.mint()
     assert header_of(new)["kid"] != header_of(old)["kid"]
     clock.advance(2)  # past the refetch cooldown
-    assert guard.verify(new).kid == issuer.current.kid  # unknown kid: refetched
+    verified = guard.verify(new)
+    assert verified.kid == issuer.current.kid
     issuer.rotate(keep_old=False)
     clock.advance(120)
     guard.token_cache.clear()
@@ -125,7 +127,8 @@ def test_environ_points_load_config_at_a_loopback_server(issuer: TokenIssuer) ->
     with JWKSServer(issuer.jwks) as server:
         config = load_config(issuer.environ(jwks_uri=server.jwks_uri))
         guard = Guard(config, clock=issuer.clock)
-        assert guard.verify(issuer.mint()).issuer == issuer.issuer
+        verified = guard.verify(issuer.mint())
+        assert verified.issuer == issuer.issuer
         guard.close()
         assert server.count() == 1
 
@@ -150,7 +153,8 @@ def test_plugin_fixtures_wire_a_guard(
 ) -> None:
     guard = Guard(rs_guard_config, transport=rs_guard_transport, clock=rs_guard_clock)
     token = rs_guard_issuer.mint(scopes=["a"])
-    assert guard.verify(token).scopes == {"a"}
+    verified = guard.verify(token)
+    assert verified.scopes == {"a"}
     rs_guard_clock.advance(3600 + 60)
     guard.token_cache.clear()
     with pytest.raises(InvalidToken, match="expired"):
@@ -162,7 +166,8 @@ def test_plugin_env_fixture(rs_guard_env: dict[str, str], rs_guard_issuer: Token
     config = load_config()
     assert config.jwks_uri == rs_guard_env["RS_GUARD_JWKS_URI"]
     guard = Guard(config, clock=rs_guard_issuer.clock)
-    assert guard.verify(rs_guard_issuer.mint()).subject == "auth0|user-1"
+    verified = guard.verify(rs_guard_issuer.mint())
+    assert verified.subject == "auth0|user-1"
     guard.close()
 
 
@@ -193,8 +198,70 @@ def test_nested_jwe_tokens(issuer: TokenIssuer, clock: FrozenClock) -> None:
     guard = Guard(config, transport=issuer.transport(), clock=clock)
     outer = issuer.encrypt(issuer.mint(scopes=["read:a"]), public_pem)
     assert outer.count(".") == 4
-    assert guard.verify(outer).scopes == {"read:a"}
+    verified = guard.verify(outer)
+    assert verified.scopes == {"read:a"}
     with pytest.raises(InvalidToken) as refused:
         guard.verify(issuer.mint())
     assert refused.value.reason == "not_encrypted"
     guard.close()
+
+
+class TestReadyClients:
+    """rs_guard_client / rs_guard_bearer / rs_guard_app_config, without the session option."""
+
+    @pytest.fixture(params=["flask", "fastapi"])
+    def app(self, request: pytest.FixtureRequest) -> object:
+        if request.param == "flask":
+            from flask import Flask
+
+            from rs_guard.adapters.flask import RSGuard, current_token
+
+            config: dict[str, object] = request.getfixturevalue("rs_guard_app_config")
+            flask_app = Flask(__name__)
+            flask_app.config["RS_GUARD_DOMAIN"] = "production.eu.auth0.com"
+            flask_app.config.update(config)
+            guard = RSGuard(flask_app)
+
+            @flask_app.get("/who")
+            @guard.require("read:x")
+            def who() -> dict[str, str]:
+                return {"sub": current_token.subject}
+
+            return flask_app
+        from fastapi import FastAPI, Security
+
+        from rs_guard.adapters.fastapi import RSGuard as FastAPIGuard
+
+        request.getfixturevalue("rs_guard_env")
+        auth = FastAPIGuard(load_config())
+        api = FastAPI()
+        auth.install(api)
+
+        @api.get("/who")
+        async def who_async(
+            token: AccessToken = Security(auth, scopes=["read:x"]),  # noqa: B008
+        ) -> dict[str, str]:
+            return {"sub": token.subject}
+
+        return api
+
+    def test_client_and_bearer(
+        self, rs_guard_client: httpx.Client, rs_guard_bearer: Callable[..., dict[str, str]]
+    ) -> None:
+        client, bearer = rs_guard_client, rs_guard_bearer
+        good = client.get("/who", headers=bearer("read:x", subject="auth0|eve"))
+        assert (good.status_code, good.json()) == (200, {"sub": "auth0|eve"})
+        short = client.get("/who", headers=bearer("profile"))
+        assert short.status_code == 403
+        assert short.json()["error"] == "insufficient_scope"
+        bare = client.get("/who")
+        assert bare.status_code == 401
+        assert bare.headers["www-authenticate"] == 'Bearer realm="api"'
+
+    def test_app_config_unsets_domain_and_file(
+        self, rs_guard_app_config: dict[str, str | None], rs_guard_issuer: TokenIssuer
+    ) -> None:
+        assert rs_guard_app_config["RS_GUARD_DOMAIN"] is None
+        assert rs_guard_app_config["RS_GUARD_CONFIG"] is None
+        assert rs_guard_app_config["RS_GUARD_ISSUER"] == rs_guard_issuer.issuer
+        assert rs_guard_app_config["RS_GUARD_JWKS_URI"].startswith("http://127.0.0.1:")  # type: ignore[union-attr]

@@ -1,5 +1,5 @@
-"""What both example-app suites send: the route table (INTERFACE.md §2) and the invalid
-tokens (INTERFACE.md §3, the 401 invalid_token rows)."""
+"""What both example-app suites send: the route table and the invalid
+tokens (the 401 invalid_token answers)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from rs_guard.testing import TokenIssuer
 
 READ, WRITE = "read:appointments", "write:appointments"
 
-#: INTERFACE.md §2: (method, path, scopes granted, expected status).
+#: The example routes: (method, path, scopes granted, expected status).
 ROUTE_TABLE = [
     ("GET", "/appointments", [READ], 200),
     ("GET", "/appointments", [WRITE], 403),

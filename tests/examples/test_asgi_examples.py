@@ -1,4 +1,4 @@
-"""Both ASGI examples, in process, over INTERFACE.md §2 (routes) and §3 (failures).
+"""Both ASGI examples, in process, over the example routes and the refusal answers.
 
 The examples are imported afresh per test with the ``RS_GUARD_*`` environment pointing
 at a real :class:`JWKSServer` on 127.0.0.1, exactly as ``uvicorn examples.X:app`` would.

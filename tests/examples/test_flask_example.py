@@ -1,4 +1,4 @@
-"""examples/flask_app.py over INTERFACE.md §2 (routes) and §3 (failures), in process and
+"""examples/flask_app.py over the example routes and the refusal answers, in process and
 under a real gunicorn (threads) against a real JWKS server on 127.0.0.1.
 
 The example is imported afresh per test with the ``RS_GUARD_*`` environment pointing at
@@ -79,7 +79,7 @@ def bearer(token: str) -> dict[str, str]:
 def expect_refusal(
     status: int, headers: Any, body: dict[str, Any], expected: int, error: str | None
 ) -> None:
-    """INTERFACE.md §3: status, JSON body keys, and the challenge (or Retry-After)."""
+    """RFC 6750 §3 as we answer it: status, JSON body keys, and the challenge (or Retry-After)."""
     assert status == expected, body
     assert set(body) == ({"error", "error_description"} if error else {"error_description"})
     assert body.get("error") == error

@@ -119,3 +119,24 @@ def test_xfcc_hash_must_agree_with_its_cert(cert_a: IssuedCert, cert_b: IssuedCe
     mixed = cert_b.xfcc(cert=False, hash=True) + ";" + cert_a.xfcc()
     with pytest.raises(CertHeaderError, match="does not match"):
         parse_cert_header(name, mixed)
+
+
+def test_one_header_value_holds_one_certificate(
+    issuer: TokenIssuer, cert_a: IssuedCert, cert_b: IssuedCert
+) -> None:
+    """A repeated header joined by a WSGI server (gunicorn: ``a,b``) is not read as ``a``."""
+    pem_pair = cert_a.cert_pem.decode() + cert_b.cert_pem.decode()
+    for value in (
+        f"{cert_a.escaped},{cert_b.escaped}",
+        f"{cert_a.rfc9440}, {cert_a.rfc9440}",
+        pem_pair,
+    ):
+        with pytest.raises(CertHeaderError, match="more than one certificate"):
+            parse_cert_header("X-Client-Cert", value)
+    config = issuer.config(client_cert_header="X-Client-Cert")
+    joined = f"{cert_a.escaped},{cert_b.escaped}"
+    environ = {"REMOTE_ADDR": "127.0.0.1", "HTTP_X_CLIENT_CERT": joined}
+    assert client_cert_from_wsgi(environ, config) is None
+    assert (
+        client_cert_from_asgi(asgi_scope("127.0.0.1", [("X-Client-Cert", joined)]), config) is None
+    )

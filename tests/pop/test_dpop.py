@@ -92,7 +92,8 @@ def test_invalid_proof_takes_no_replay_slot(guard: Any, bound: str, dpop_key: DP
     bad = dpop_key.proof("POST", URL, access_token=bound, jti="slot")
     proof_refused(guard, dpop_request(bound, bad), "htm")
     good = dpop_key.proof("GET", URL, access_token=bound, jti="slot")
-    assert guard.authenticate(dpop_request(bound, good))
+    verified = guard.authenticate(dpop_request(bound, good))
+    assert verified.subject == "auth0|user-1"
 
 
 # -- the proof header -------------------------------------------------------------------
@@ -178,7 +179,7 @@ def test_jwk_that_is_no_key(guard: Any, bound: str, dpop_key: DPoPKey, issuer: T
     proof = dpop_key.proof("GET", URL, access_token=token, headers={"jwk": jwk})
     proof_refused(guard, dpop_request(token, proof), "not a valid public key")
     proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk})
-    proof_refused(guard, dpop_request(bound, proof), "another key", "dpop_key_mismatch")
+    proof_refused(guard, dpop_request(bound, proof), "not a valid public key")
     jwk_bad: dict[str, Any] = {"kty": "EC", "crv": "P-256", "x": 5, "y": "AAAA"}
     proof = dpop_key.proof("GET", URL, access_token=bound, headers={"jwk": jwk_bad})
     proof_refused(guard, dpop_request(bound, proof), "jwk is invalid")
@@ -238,13 +239,17 @@ def test_htm_mismatch(guard: Any, bound: str, dpop_key: DPoPKey, htm: str | None
     ],
 )
 def test_htu_equivalent_forms_pass(guard: Any, bound: str, dpop_key: DPoPKey, htu: str) -> None:
-    assert guard.authenticate(dpop_request(bound, dpop_key.proof("GET", htu, access_token=bound)))
+    verified = guard.authenticate(
+        dpop_request(bound, dpop_key.proof("GET", htu, access_token=bound))
+    )
+    assert verified.subject == "auth0|user-1"
 
 
 def test_htu_percent_case_and_request_query(guard: Any, bound: str, dpop_key: DPoPKey) -> None:
     url = "https://api.example.test/files/a%2fb"
     proof = dpop_key.proof("GET", "https://api.example.test/files/a%2Fb", access_token=bound)
-    assert guard.authenticate(dpop_request(bound, proof, url=url + "?q=1"))
+    verified = guard.authenticate(dpop_request(bound, proof, url=url + "?q=1"))
+    assert verified.subject == "auth0|user-1"
 
 
 @pytest.mark.parametrize(
@@ -284,7 +289,8 @@ def test_htu_checked_against_public_url(
     )
     token = issuer.mint(cnf=dpop_key.cnf)
     ok = dpop_key.proof("GET", "https://api.example.com/v1/appointments", access_token=token)
-    assert guard.authenticate(dpop_request(token, ok, url=url))
+    verified = guard.authenticate(dpop_request(token, ok, url=url))
+    assert verified.subject == "auth0|user-1"
     internal = dpop_key.proof("GET", "http://10.0.0.5:8000/appointments", access_token=token)
     proof_refused(guard, dpop_request(token, internal, url=url), "htu")
 
@@ -299,7 +305,8 @@ def test_iat_window(
     proof = dpop_key.proof("GET", URL, access_token=bound, iat=clock() + offset)
     ctx = dpop_request(bound, proof)
     if ok:
-        assert guard.authenticate(ctx)
+        verified = guard.authenticate(ctx)
+        assert verified.subject == "auth0|user-1"
     else:
         proof_refused(
             guard, ctx, "iat", "dpop_proof_expired" if offset < 0 else "dpop_proof_future"
@@ -341,10 +348,48 @@ def test_ath_missing_or_wrong(
 def test_proof_key_not_the_bound_key(
     guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey, dpop_keys: dict[str, DPoPKey]
 ) -> None:
+    """RFC 9449 §7.1: a valid proof by another key than cnf.jkt fails the token's binding."""
     thief = dpop_keys["EdDSA"]
     token = issuer.mint(cnf=dpop_key.cnf)
     proof = thief.proof("GET", URL, access_token=token)
-    proof_refused(guard, dpop_request(token, proof), "another key", "dpop_key_mismatch")
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(dpop_request(token, proof))
+    assert type(info.value) is InvalidToken
+    assert info.value.reason == "dpop_key_mismatch"
+    status, headers, body = render_error(info.value, guard.challenge)
+    assert status == 401
+    description = "the DPoP proof key does not match the token's binding"
+    assert dict(headers)["www-authenticate"] == (
+        'Bearer realm="api", '
+        f'DPoP error="invalid_token", error_description="{description}", '
+        'algs="ES256 PS256 RS256 EdDSA"'
+    )
+    assert json.loads(body) == {"error": "invalid_token", "error_description": description}
+
+
+def test_proof_key_mismatch_under_required_dpop(
+    make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey, dpop_keys: dict[str, DPoPKey]
+) -> None:
+    guard = make_guard("dpop", required=True)
+    token = issuer.mint(cnf=dpop_key.cnf)
+    proof = dpop_keys["PS256"].proof("GET", URL, access_token=token)
+    with pytest.raises(InvalidToken) as info:
+        guard.authenticate(dpop_request(token, proof))
+    _, headers, _ = render_error(info.value, guard.challenge)
+    assert dict(headers)["www-authenticate"] == (
+        'DPoP error="invalid_token", '
+        'error_description="the DPoP proof key does not match the token\'s binding", '
+        'algs="ES256 PS256 RS256 EdDSA"'
+    )
+
+
+def test_invalid_proof_by_another_key_is_an_invalid_proof(
+    guard: Any, issuer: TokenIssuer, dpop_key: DPoPKey, dpop_keys: dict[str, DPoPKey]
+) -> None:
+    """A proof that is itself invalid stays invalid_dpop_proof, whatever its key."""
+    token = issuer.mint(cnf=dpop_key.cnf)
+    stale = dpop_keys["EdDSA"].proof("GET", URL, access_token=token, claims={"htm": "POST"})
+    proof_refused(guard, dpop_request(token, stale), "htm")
 
 
 # -- scheme and binding rules --------------------------------------------------------------
@@ -372,7 +417,8 @@ def test_dpop_scheme_with_unbound_token(guard: Any, issuer: TokenIssuer, dpop_ke
 
 
 def test_optional_accepts_bearer(guard: Any, issuer: TokenIssuer) -> None:
-    assert guard.authenticate(request(issuer.mint())).cnf is None
+    verified = guard.authenticate(request(issuer.mint()))
+    assert verified.cnf is None
     _, headers, _ = render_error(InvalidToken("x"), guard.challenge)
     assert 'Bearer error="invalid_token"' in dict(headers)["www-authenticate"]
 
@@ -392,7 +438,8 @@ def test_required_for_public_clients(
 ) -> None:
     guard = make_guard("dpop", required_for="public_clients")
     m2m = issuer.mint(subject="svc@clients", claims={"gty": "client-credentials"})
-    assert guard.authenticate(request(m2m)).is_client
+    verified = guard.authenticate(request(m2m))
+    assert verified.is_client is True
     with pytest.raises(InvalidToken) as info:
         guard.authenticate(request(issuer.mint()))
     challenge = dict(render_error(info.value, guard.challenge)[1])["www-authenticate"]
@@ -455,10 +502,12 @@ def test_nonce_required_and_then_accepted(
     guard = nonce_guard(make_guard)
     nonce = ask_nonce(guard, bound, dpop_key)
     proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
-    assert guard.authenticate(dpop_request(bound, proof))
+    verified = guard.authenticate(dpop_request(bound, proof))
+    assert verified.subject == "auth0|user-1"
     clock.advance(60)  # the previous window's nonce is still good
     proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
-    assert guard.authenticate(dpop_request(bound, proof))
+    verified = guard.authenticate(dpop_request(bound, proof))
+    assert verified.subject == "auth0|user-1"
     clock.advance(60)
     fresh = ask_nonce(guard, bound, dpop_key, nonce)
     assert fresh != nonce
@@ -476,7 +525,8 @@ def test_shared_nonce_secret_across_guards(make_guard: Any, bound: str, dpop_key
     one, two = nonce_guard(make_guard, secret), nonce_guard(make_guard, secret)
     nonce = ask_nonce(one, bound, dpop_key)
     proof = dpop_key.proof("GET", URL, access_token=bound, nonce=nonce)
-    assert two.authenticate(dpop_request(bound, proof))
+    verified = two.authenticate(dpop_request(bound, proof))
+    assert verified.subject == "auth0|user-1"
 
 
 # -- asyncio -------------------------------------------------------------------------------
@@ -489,7 +539,8 @@ async def test_async_guard_dpop(issuer: TokenIssuer, clock: Any, dpop_key: DPoPK
     try:
         token = issuer.mint(cnf=dpop_key.cnf)
         proof = dpop_key.proof("GET", URL, access_token=token)
-        assert await guard.authenticate(dpop_request(token, proof))
+        verified = await guard.authenticate(dpop_request(token, proof))
+        assert verified.subject == "auth0|user-1"
         with pytest.raises(InvalidDPoPProof, match="already used"):
             await guard.authenticate(dpop_request(token, proof))
         with pytest.raises(InvalidDPoPProof, match="htm"):
@@ -580,3 +631,51 @@ def test_oversized_rsa_key(make_guard: Any, issuer: TokenIssuer, dpop_key: DPoPK
     encoded = [b64url_encode(json.dumps(part).encode()) for part in (header, claims)]
     proof = ".".join([*encoded, "AAAA"])  # refused before any signature check
     proof_refused(make_guard("dpop"), dpop_request(token, proof), "2048 to 8192 bits")
+
+
+# -- nothing of the proof is echoed ----------------------------------------------------------
+
+ODD = 'q9Z"\\<evil>\u2028\x7f' + "A" * 6000
+
+
+@pytest.mark.parametrize(
+    ("part", "name"),
+    [
+        ("headers", "typ"),
+        ("headers", "crit"),
+        ("headers", "jwk"),
+        ("jwk", "kty"),
+        ("jwk", "crv"),
+        ("jwk", "x"),
+        ("claims", "htm"),
+        ("claims", "htu"),
+        ("claims", "iat"),
+        ("claims", "jti"),
+        ("claims", "ath"),
+        ("claims", "nonce"),
+    ],
+)
+def test_no_proof_text_in_the_answer(
+    make_guard: Any, bound: str, dpop_key: DPoPKey, part: str, name: str
+) -> None:
+    guard = make_guard("dpop", dpop=DPoPOptions(nonce=True, nonce_secret="s" * 32))
+    options: dict[str, Any] = {"access_token": bound}
+    if part == "jwk":
+        options["headers"] = {"jwk": {**dpop_key.jwk, name: ODD}}
+    else:
+        options[part] = {name: ODD}
+    proof = dpop_key.proof("GET", URL, **options)
+    with pytest.raises(InvalidDPoPProof) as info:
+        guard.authenticate(dpop_request(bound, proof))
+    _, headers, body = render_error(info.value, guard.challenge)
+    challenge = dict(headers)["www-authenticate"]
+    for text in (
+        info.value.description,
+        challenge,
+        body.decode(),
+        dict(headers).get("dpop-nonce", ""),
+    ):
+        assert "q9Z" not in text
+        assert "AAAAAAAA" not in text
+    assert len(info.value.description) < 120
+    assert len(challenge) < 250

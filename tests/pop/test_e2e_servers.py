@@ -282,6 +282,32 @@ class TestMutualTLSBehindNginx:
         assert answer.status_code == 401
         assert "presented none" in answer.json()["error_description"]
 
+    def test_a_repeated_certificate_header_is_refused(self, stack: Stack, app: str) -> None:
+        """From the trusted proxy, two header lines: gunicorn joins them with a comma,
+        uvicorn passes both; neither server's app takes the first certificate."""
+        token = stack.issuer.mint(cnf=stack.cert_a.cnf)
+        headers = [
+            ("Authorization", f"Bearer {token}"),
+            (CERT_HEADER, stack.cert_a.escaped),
+            (CERT_HEADER, stack.cert_b.escaped),
+        ]
+        transport = httpx.HTTPTransport(local_address=PROXY_ADDRESS)
+        with httpx.Client(transport=transport, timeout=10) as client:
+            answer = client.get(
+                f"http://127.0.0.1:{stack.app_ports['mtls-' + app]}/me", headers=headers
+            )
+        assert answer.status_code == 401, answer.text
+        joined = (  # gunicorn: one value with a comma; uvicorn: two header lines
+            f"the client certificate forwarded in {CERT_HEADER} cannot be read: "
+            "it holds more than one certificate"
+        )
+        repeated = f"the proxy forwarded more than one {CERT_HEADER} header"
+        assert answer.json() == {
+            "error": "invalid_token",
+            "error_description": joined if app == "flask-gunicorn" else repeated,
+        }
+        assert answer.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
+
 
 @pytest.mark.parametrize("app", APPS)
 class TestDPoPUnderServers:
@@ -337,7 +363,7 @@ class TestDPoPUnderServers:
             "htm": key.proof("POST", url, access_token=token, nonce=nonce),
             "htu": key.proof("GET", url + "x", access_token=token, nonce=nonce),
             "ath": key.proof("GET", url, access_token=token + "x", nonce=nonce),
-            "another key": thief.proof("GET", url, access_token=token, nonce=nonce),
+            "the token's binding": thief.proof("GET", url, access_token=token, nonce=nonce),
         }
         for words, proof in cases.items():
             answer = self._get(url, key, token, proof)

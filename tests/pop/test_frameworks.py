@@ -104,7 +104,7 @@ DPOP_CASES: dict[str, tuple[int, str | None, str]] = {
     "iat": (401, "invalid_dpop_proof", "too old"),
     "jti": (401, "invalid_dpop_proof", "jti"),
     "ath": (401, "invalid_dpop_proof", "ath"),
-    "jkt": (401, "invalid_dpop_proof", "another key"),
+    "jkt": (401, "invalid_token", "does not match the token's binding"),
     "bound as bearer": (401, "invalid_token", "DPoP scheme"),
 }
 
@@ -157,10 +157,8 @@ def test_dpop_outcomes(
     assert words in body["error_description"]
     challenge = headers["www-authenticate"]
     assert 'algs="ES256 PS256 RS256 EdDSA"' in challenge
-    if error == "invalid_dpop_proof":
-        assert f'DPoP error="{error}"' in challenge
-    else:
-        assert f'Bearer error="{error}"' in challenge
+    scheme = "Bearer" if case == "bound as bearer" else "DPoP"
+    assert f'{scheme} error="{error}"' in challenge
 
 
 def test_dpop_replay_and_unbound(
@@ -247,3 +245,21 @@ def test_mtls_required_refuses_unbound(make_app: Callable[..., App], issuer: Tok
     status, _, body = app.call({"Authorization": f"Bearer {issuer.mint()}"})
     assert (status, body["error"]) == (401, "invalid_token")
     assert "certificate-bound" in body["error_description"]
+
+
+def test_two_certificates_in_one_header_are_refused(
+    make_app: Callable[..., App], issuer: TokenIssuer, cert_a: IssuedCert, cert_b: IssuedCert
+) -> None:
+    """gunicorn joins a repeated header with a comma: the first certificate is not taken."""
+    app = make_app(
+        proof_of_possession=ProofOfPossession("mtls", required=True),
+        client_cert_header=CERT_HEADER,
+    )
+    headers = {"Authorization": f"Bearer {issuer.mint(cnf=cert_a.cnf)}"}
+    for joined in (f"{cert_a.escaped},{cert_b.escaped}", f"{cert_a.escaped}, {cert_a.escaped}"):
+        status, answer_headers, body = app.call({**headers, CERT_HEADER: joined})
+        assert (status, body["error"]) == (401, "invalid_token"), body
+        assert answer_headers["www-authenticate"] == (
+            'Bearer error="invalid_token", error_description="the client certificate forwarded '
+            f'in {CERT_HEADER} cannot be read: it holds more than one certificate"'
+        )

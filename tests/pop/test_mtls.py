@@ -29,7 +29,8 @@ def test_bound_token_passes_with_its_certificate(
 ) -> None:
     guard = make_guard("mtls")
     token = issuer.mint(cnf=cert_a.cnf)
-    assert guard.authenticate(request(token, cert=cert_a.der)).cnf == cert_a.cnf
+    verified = guard.authenticate(request(token, cert=cert_a.der))
+    assert verified.cnf == cert_a.cnf
 
 
 def test_bound_token_fails_with_another_certificate(
@@ -40,7 +41,10 @@ def test_bound_token_fails_with_another_certificate(
     exc = refused(guard, request(token, cert=cert_b.der), "client_cert_mismatch")
     status, headers, body = render_error(exc, guard.challenge)
     assert status == 401
-    assert dict(headers)["www-authenticate"].startswith('Bearer error="invalid_token"')
+    assert dict(headers)["www-authenticate"] == (
+        'Bearer error="invalid_token", '
+        'error_description="the client certificate is not the one the token is bound to"'
+    )
     assert b"not the one the token is bound to" in body
     assert token.encode() not in body
 
@@ -89,7 +93,8 @@ class TestRequired:
 
     def test_optional_lets_unbound_token_pass(self, make_guard: Any, issuer: TokenIssuer) -> None:
         guard = make_guard("mtls", required=False)
-        assert guard.authenticate(request(issuer.mint())).cnf is None
+        verified = guard.authenticate(request(issuer.mint()))
+        assert verified.cnf is None
 
     def test_optional_still_checks_bound_token(
         self, make_guard: Any, issuer: TokenIssuer, cert_a: IssuedCert, cert_b: IssuedCert
@@ -109,14 +114,16 @@ class TestRequired:
     ) -> None:
         guard = make_guard("mtls", required_for="public_clients")
         token = issuer.mint(subject="client-1@clients", claims={"gty": "client-credentials"})
-        assert guard.authenticate(request(token)).is_client
+        verified = guard.authenticate(request(token))
+        assert verified.is_client is True
 
     def test_public_clients_requires_user_tokens_bound(
         self, make_guard: Any, issuer: TokenIssuer, cert_a: IssuedCert
     ) -> None:
         guard = make_guard("mtls", required_for="public_clients")
         refused(guard, request(issuer.mint()), "binding_required")
-        assert guard.authenticate(request(issuer.mint(cnf=cert_a.cnf), cert=cert_a.der))
+        verified = guard.authenticate(request(issuer.mint(cnf=cert_a.cnf), cert=cert_a.der))
+        assert verified.subject == "auth0|user-1"
 
 
 class TestFailClosed:
@@ -187,7 +194,8 @@ class TestProxyHeader:
         guard = make_guard("mtls", client_cert_header=header, trusted_proxies=("10.0.0.0/8",))
         token = issuer.mint(cnf=cert_a.cnf)
         ok = request(token, peer="10.1.2.3", headers=[(header, value(cert_a))])
-        assert guard.authenticate(ok)
+        verified = guard.authenticate(ok)
+        assert verified.subject == "auth0|user-1"
         bad = request(token, peer="10.1.2.3", headers=[(header, value(cert_b))])
         refused(guard, bad, "client_cert_mismatch")
 
@@ -219,7 +227,8 @@ class TestProxyHeader:
         ctx = request(
             token, cert=cert_a.der, peer="10.0.0.2", headers=[("Client-Cert", cert_b.rfc9440)]
         )
-        assert guard.authenticate(ctx)
+        verified = guard.authenticate(ctx)
+        assert verified.subject == "auth0|user-1"
 
     def test_trusted_header_wins_over_tls_layer(
         self, make_guard: Any, issuer: TokenIssuer, cert_a: IssuedCert, cert_b: IssuedCert
@@ -240,7 +249,8 @@ class TestProxyHeader:
         token = issuer.mint(cnf=cert_a.cnf)
         for peer in ("fd00::5", "::ffff:127.0.0.1", "[fd00::5]"):
             ctx = request(token, peer=peer, headers=[("Client-Cert", cert_a.rfc9440)])
-            assert guard.authenticate(ctx)
+            verified = guard.authenticate(ctx)
+            assert verified.subject == "auth0|user-1"
         for peer in ("fe80::1", "127.0.0.2", "unix:/tmp/socket", "localhost"):
             ctx = request(token, peer=peer, headers=[("Client-Cert", cert_a.rfc9440)])
             refused(guard, ctx, "client_cert_missing")
@@ -309,7 +319,8 @@ async def test_async_guard_checks_certificates(
     guard = AsyncGuard(config, clock=clock, transport=issuer.transport())
     try:
         token = issuer.mint(cnf=cert_a.cnf)
-        assert await guard.authenticate(request(token, cert=cert_a.der))
+        verified = await guard.authenticate(request(token, cert=cert_a.der))
+        assert verified.subject == "auth0|user-1"
         with pytest.raises(InvalidToken, match="not the one"):
             await guard.authenticate(request(token, cert=cert_b.der))
         with pytest.raises(InvalidToken, match="certificate-bound"):

@@ -1,12 +1,11 @@
-"""What every framework adapter shares, with no framework imported.
+"""What a protected route demands of a token, with no framework imported.
 
-* :class:`PublicPaths`: which request paths skip authentication (exact or prefix);
-* :func:`error_response`: the HTTP answer to a refusal, from :func:`~rs_guard.errors.render_error`
-  plus ``content-length`` (RFC 6750 §3), and :func:`status_line` for WSGI;
 * :func:`build_requirements` / :class:`RouteRequirements`: the arguments of a route
-  decorator turned into :mod:`rs_guard.requirements` objects (never re-implemented here);
-* :func:`check_defined_scopes`: the optional start-up check that every scope a route
-  requires is one the API defines (``scopes`` in the settings), so a typo fails at start;
+  decorator turned into :mod:`rs_guard.requirements` objects (never re-implemented here),
+  in the one order every adapter checks them: scopes and permissions first, then claim
+  checks (authentication itself comes before both);
+* :func:`check_defined_scopes` / :func:`check_route_scopes`: the optional start-up check
+  that every scope a route requires is one the API defines (``scopes`` in the settings);
 * :func:`require_token`: the token a protected route may use, or the refusal.
 """
 
@@ -14,106 +13,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from http import HTTPStatus
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..config import GuardConfig
-from ..errors import Challenge, ConfigError, MissingCredentials, RSGuardError, render_error
+from ..errors import ConfigError, MissingCredentials, RSGuardError
 from ..observability import record_refusal
 from ..requirements import Requirement, all_of, any_of, permissions
 from ..token import AccessToken
 
 __all__ = [
     "REQUIREMENTS_ATTR",
-    "TOKEN_KEY",
-    "ErrorResponse",
-    "PublicPaths",
+    "SCHEME_ATTR",
     "RouteRequirements",
+    "app_route_scopes",
     "build_requirements",
     "check_defined_scopes",
-    "error_response",
+    "check_route_scopes",
+    "dependant_scopes",
     "require_token",
-    "status_line",
 ]
 
-#: Where an adapter stores the verified :class:`AccessToken` (ASGI scope, WSGI environ).
-TOKEN_KEY = "rs_guard.token"
 #: The attribute a route decorator sets on the endpoint it wraps (a :class:`RouteRequirements`),
 #: so that start-up checks can find every protected route.
 REQUIREMENTS_ATTR = "__rs_guard_requirements__"
+#: A class attribute marking a dependency whose ``Security(..., scopes=...)`` are rs_guard
+#: scopes (FastAPI's ``RSGuard``), so routes can be scanned without importing FastAPI.
+SCHEME_ATTR = "__rs_guard_scheme__"
 
 
-def _has_dot_segment(path: str) -> bool:
-    return any(segment in (".", "..") for segment in path.split("/"))
-
-
-class PublicPaths:
-    """Paths that need no token.
-
-    ``"/health"`` matches that path exactly; an entry ending in ``*`` is a prefix
-    (``"/static/*"`` matches ``/static/app.css``; ``"/docs*"`` matches ``/docs`` and
-    ``/docs/oauth2-redirect``). Matching is on the raw path, without the query.
-    """
-
-    __slots__ = ("exact", "prefixes")
-
-    def __init__(self, paths: Iterable[str] = ()) -> None:
-        if isinstance(paths, str):
-            raise TypeError("public_paths takes a list of paths, not one string")
-        exact: set[str] = set()
-        prefixes: list[str] = []
-        for path in paths:
-            if not isinstance(path, str) or not path.startswith("/"):
-                raise ConfigError("public_paths", f"{path!r} is not a path starting with /")
-            if path.endswith("*"):
-                prefixes.append(path[:-1])
-            else:
-                exact.add(path)
-        self.exact = frozenset(exact)
-        self.prefixes = tuple(prefixes)
-
-    def __contains__(self, path: object) -> bool:
-        if not isinstance(path, str):
-            return False
-        if path in self.exact:
-            return True
-        # "/static/../admin" is never public: the app (or a proxy) may normalise it to a
-        # protected route after this check (RFC 3986 §5.2.4 dot segments).
-        return (
-            bool(self.prefixes)
-            and path.startswith(self.prefixes)
-            and not ("/." in path and _has_dot_segment(path))
-        )
-
-    def __bool__(self) -> bool:
-        return bool(self.exact or self.prefixes)
-
-    def __repr__(self) -> str:
-        entries = sorted(self.exact) + [p + "*" for p in self.prefixes]
-        return f"PublicPaths({entries!r})"
-
-
-class ErrorResponse(NamedTuple):
-    """A refusal ready to send: status, header pairs (``str``), JSON body."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-
-def error_response(exc: RSGuardError, challenge: Challenge | None) -> ErrorResponse:
-    """The RFC 6750 answer to ``exc``, exactly as INTERFACE.md §3 says, with a length."""
-    status, headers, body = render_error(exc, challenge)
-    headers.append(("content-length", str(len(body))))
-    return ErrorResponse(status, headers, body)
-
-
-def status_line(status: int) -> str:
-    """``"401 Unauthorized"``: the WSGI status string."""
-    try:
-        return f"{status} {HTTPStatus(status).phrase}"
-    except ValueError:
-        return f"{status} Error"
+def _rank(requirement: Requirement) -> int:
+    """Scopes and permissions (they name scopes) before claim checks (they name none)."""
+    return 0 if requirement.scopes else 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +51,16 @@ class RouteRequirements:
     """What one route demands of a token: every requirement must pass."""
 
     requirements: tuple[Requirement, ...]
+    #: The plain scope names given (all required): what FastAPI's ``Security`` declares.
+    all_of: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        ordered = tuple(sorted(self.requirements, key=_rank))
+        object.__setattr__(self, "requirements", ordered)
+
+    def __add__(self, other: RouteRequirements) -> RouteRequirements:
+        names = dict.fromkeys(self.all_of + other.all_of)
+        return RouteRequirements(self.requirements + other.requirements, tuple(names))
 
     @property
     def scopes(self) -> tuple[str, ...]:
@@ -157,7 +97,7 @@ def build_requirements(
     permission_names: Iterable[str] = (),
     checks: Iterable[Requirement] = (),
 ) -> RouteRequirements:
-    """Turn decorator arguments into requirements.
+    """Turn decorator arguments into requirements (in the order of :class:`RouteRequirements`).
 
     Plain strings in ``scopes`` are all required (:func:`~rs_guard.requirements.all_of`);
     :class:`Requirement` objects (``claim_equals(...)``, ``any_of(...)``) are kept as
@@ -189,7 +129,7 @@ def build_requirements(
         if not isinstance(check, Requirement):
             raise TypeError(f"{check!r} is not a rs_guard Requirement")
         out.append(check)
-    return RouteRequirements(tuple(out))
+    return RouteRequirements(tuple(out), tuple(names))
 
 
 def check_defined_scopes(required: Iterable[str], config: GuardConfig, where: str) -> None:
@@ -222,3 +162,73 @@ def require_token(token: Any) -> AccessToken:
     if isinstance(token, AccessToken):
         return token
     raise MissingCredentials("this route requires an access token", reason="missing_credentials")
+
+
+def _routes(app: Any) -> Iterator[Any]:
+    """Every route of a Starlette/FastAPI app, through mounts and middleware wrappers."""
+    seen: set[int] = set()
+    stack = [app]
+    while stack:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        routes = getattr(node, "routes", None)
+        if isinstance(routes, list):
+            stack.extend(routes)
+            if hasattr(node, "endpoint") or hasattr(node, "dependant"):
+                yield node
+            continue
+        if hasattr(node, "endpoint") or hasattr(node, "dependant"):
+            yield node
+        for attr in ("app", "router"):
+            inner = getattr(node, attr, None)
+            if inner is not None:
+                stack.append(inner)
+
+
+def dependant_scopes(dependant: Any) -> tuple[str, ...]:
+    """Every scope an operation's ``Security(RSGuard, scopes=...)`` dependencies require."""
+    seen: dict[str, None] = {}
+    stack = [dependant]
+    while stack:
+        node = stack.pop()
+        if getattr(getattr(node, "call", None), SCHEME_ATTR, False):
+            for scope in (node.parent_oauth_scopes or []) + (node.own_oauth_scopes or []):
+                seen.setdefault(scope, None)
+        stack.extend(getattr(node, "dependencies", None) or [])
+    return tuple(seen)
+
+
+def app_route_scopes(app: Any) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """``(route description, scopes)`` for every protected route of ``app``.
+
+    Finds the requirements of the route decorators (on the endpoint or an
+    ``HTTPEndpoint`` method) and the ``Security(...)`` scopes of the FastAPI dependency.
+    """
+    for route in _routes(app):
+        where = f"route {getattr(route, 'path', route)!r}"
+        endpoint = getattr(route, "endpoint", None)
+        candidates = [endpoint]
+        if isinstance(endpoint, type):
+            candidates += [getattr(endpoint, name, None) for name in dir(endpoint)]
+        for candidate in candidates:
+            found = getattr(candidate, REQUIREMENTS_ATTR, None)
+            if isinstance(found, RouteRequirements) and found.scopes:
+                yield where, found.scopes
+        dependant = getattr(route, "dependant", None)
+        if dependant is not None:
+            scopes = dependant_scopes(dependant)
+            if scopes:
+                yield where, scopes
+
+
+def check_route_scopes(app: Any, config: GuardConfig) -> None:
+    """Refuse a route that requires a scope the API does not define (``config.scopes``).
+
+    Run by the ASGI middleware at start-up with ``check_scopes=True``; call it yourself
+    (after the routes are declared) for an app that verifies tokens without the middleware.
+    Raises :class:`~rs_guard.errors.ConfigError` naming the route and the scope.
+    """
+    for where, scopes in app_route_scopes(app):
+        check_defined_scopes(scopes, config, where)

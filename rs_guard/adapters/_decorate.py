@@ -1,0 +1,141 @@
+"""The decorator core: one wrapper for Starlette ``requires``, FastAPI ``auth.requires``
+and Flask ``require*``.
+
+An adapter says how to find the request's token (:class:`Guarded`); :func:`protect`
+does the rest the same way everywhere:
+
+* misuse fails when the route is declared: a decorator used without parentheses
+  (:func:`refuse_bare_use`), or applied to a class or a non-function (:func:`check_endpoint`);
+* the wrapper is of the endpoint's kind (``async def`` or not), chosen once, with the
+  endpoint's name, docs and signature (``functools.wraps``), plus an optional hidden
+  keyword-only parameter for the framework to fill;
+* the order is fixed: authentication (the adapter's ``token``), then scopes and
+  permissions, then claim checks (:class:`~._routes.RouteRequirements`);
+* stacked decorators of one adapter become one wrapper with their requirements merged,
+  so the order holds across them too and the request is authenticated once.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple, TypeVar, cast
+
+from ..requirements import Requirement
+from ..token import AccessToken
+from ._routes import REQUIREMENTS_ATTR, RouteRequirements
+
+__all__ = [
+    "Authorized",
+    "Guarded",
+    "add_parameter",
+    "check_endpoint",
+    "protect",
+    "refuse_bare_use",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_PROTECTED_ATTR = "__rs_guard_protected__"
+
+
+class Authorized(NamedTuple):
+    """The authenticated token of a call, and where it came from (for the refusal log)."""
+
+    token: AccessToken
+    method: str | None = None
+    path: str | None = None
+
+
+class Guarded(NamedTuple):
+    """How one adapter protects one endpoint."""
+
+    #: Authenticate the call (or raise): the token, from the call's arguments. It may
+    #: remove the hidden parameter from ``kwargs``.
+    token: Callable[[tuple[Any, ...], dict[str, Any]], Authorized]
+    #: A keyword-only parameter to show in the wrapper's signature, or ``None``.
+    hidden: inspect.Parameter | None = None
+
+
+#: Builds the :class:`Guarded` of an endpoint under given requirements.
+Adapter = Callable[[Callable[..., Any], RouteRequirements], Guarded]
+
+
+class _Protected(NamedTuple):
+    key: object
+    original: Callable[..., Any]
+    requirements: RouteRequirements
+
+
+def refuse_bare_use(args: Iterable[object], name: str) -> None:
+    """``@name`` without parentheses passes the endpoint as a scope: refuse it."""
+    for arg in args:
+        if callable(arg) and not isinstance(arg, Requirement):
+            raise TypeError(f"use @{name}(...) with parentheses: @{name}() or @{name}('scope')")
+
+
+def check_endpoint(func: Any, name: str) -> None:
+    """Refuse, when a route is declared, a decorator applied to something not an endpoint."""
+    if isinstance(func, type) or not (inspect.isfunction(func) or inspect.ismethod(func)):
+        raise TypeError(
+            f"@{name} decorates endpoint functions and methods, not {func!r}; "
+            "decorate the function before registering it as a route"
+        )
+
+
+def add_parameter(
+    wrapper: Callable[..., Any], signature: inspect.Signature, extra: inspect.Parameter
+) -> None:
+    """Show ``extra`` (keyword-only) in the wrapper's signature, for the framework to fill."""
+    params = list(signature.parameters.values())
+    at = len(params)
+    if params and params[-1].kind is inspect.Parameter.VAR_KEYWORD:
+        at -= 1
+    params.insert(at, extra)
+    setattr(wrapper, "__signature__", signature.replace(parameters=params))  # noqa: B010
+
+
+def protect(
+    func: F, requirements: RouteRequirements, adapter: Adapter, *, key: object, name: str
+) -> F:
+    """Wrap ``func`` so that each call is authenticated, then checked against ``requirements``.
+
+    ``key`` names the adapter (and its guard): decorators with the same key stacked on one
+    endpoint merge into one wrapper.
+    """
+    check_endpoint(func, name)
+    inner = getattr(func, _PROTECTED_ATTR, None)
+    if isinstance(inner, _Protected) and inner.key == key:
+        func, requirements = cast(F, inner.original), requirements + inner.requirements
+    guarded = adapter(func, requirements)
+    authenticate = guarded.token
+
+    def authorize(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        found = authenticate(args, kwargs)
+        requirements.check(found.token, method=found.method, path=found.path)
+
+    wrapper: Callable[..., Any]
+    if inspect.iscoroutinefunction(func):
+
+        @functools.wraps(func)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            authorize(args, kwargs)
+            return await func(*args, **kwargs)
+
+        wrapper = async_wrapper
+    else:
+
+        @functools.wraps(func)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            authorize(args, kwargs)
+            return func(*args, **kwargs)
+
+        wrapper = sync_wrapper
+    if guarded.hidden is not None:
+        add_parameter(wrapper, inspect.signature(func), guarded.hidden)
+    setattr(wrapper, _PROTECTED_ATTR, _Protected(key, func, requirements))
+    # Every requirement of the route, for the start-up scope check (other adapters' too).
+    others = getattr(func, REQUIREMENTS_ATTR, None)
+    marked = requirements + others if isinstance(others, RouteRequirements) else requirements
+    setattr(wrapper, REQUIREMENTS_ATTR, marked)
+    return cast(F, wrapper)
