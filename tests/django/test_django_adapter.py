@@ -14,12 +14,14 @@ from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.test import AsyncClient, Client
 from django.test.utils import override_settings
+from django.views import View
 from django_views import READ, WRITE, async_read_view, read_view
 
 import rs_guard.adapters.django as adapter
 from rs_guard.adapters.django import load_settings, require
 from rs_guard.adapters.django.apps import RSGuardAppConfig
 from rs_guard.adapters.django.decorators import REQUIREMENTS_ATTR
+from rs_guard.settings import SETTINGS
 from rs_guard.testing import JWKSServer, TokenIssuer
 
 MIDDLEWARE = ["rs_guard.adapters.django.RSGuardMiddleware"]
@@ -105,6 +107,49 @@ def test_a_bad_setting_fails_at_start_up(rs_guard: dict[str, Any], named: str) -
         app.ready()
     assert str(failed.value).startswith("rs_guard: ")
     assert named in str(failed.value)
+
+
+BASE = {"ISSUER": "https://a.example/", "AUDIENCE": "https://api.example"}
+
+
+def test_every_setting_of_the_table_is_known_without_its_prefix() -> None:
+    """``settings.RS_GUARD`` goes through the one settings reader (``config_from_app``)."""
+    refused = []
+    for setting in SETTINGS:
+        short = setting.name.removeprefix("RS_GUARD_")
+        with override_settings(RS_GUARD={**BASE, short: "x"}):
+            try:
+                load_settings(environ={})
+            except ImproperlyConfigured as exc:  # for its value, never for its name
+                refused.append((short, str(exc)))
+    assert [name for name, text in refused if "not an rs_guard setting" in text] == []
+
+
+def test_a_misspelt_key_names_the_setting_it_resembles() -> None:
+    with (
+        override_settings(RS_GUARD={**BASE, "LEWAY": 5}),
+        pytest.raises(ImproperlyConfigured) as failed,
+    ):
+        load_settings(environ={})
+    assert str(failed.value) == (
+        "rs_guard: RS_GUARD_LEWAY: is not an rs_guard setting; did you mean RS_GUARD_LEEWAY?"
+    )
+
+
+def test_rbac_scopes_cooldown_and_metadata_settings_reach_the_guard() -> None:
+    rs_guard = {
+        **BASE,
+        "TOKEN_DIALECT": "access_token_authz",
+        "ENFORCE_POLICIES": True,
+        "SCOPES": ["read:x", "write:x"],
+        "JWKS_COOLDOWN": 12,
+        "RESOURCE_METADATA": True,
+    }
+    with override_settings(RS_GUARD=rs_guard):
+        config = load_settings(environ={}).config
+    assert (config.enforce_policies, config.uses_permissions) == (True, True)
+    assert [scope.value for scope in config.scopes] == ["read:x", "write:x"]
+    assert (config.jwks.cooldown, config.resource_metadata) == (12.0, True)
 
 
 def test_the_middleware_checks_the_settings_when_built() -> None:
@@ -200,8 +245,10 @@ def test_async_view_stays_async_and_is_protected(plain: Client, live_issuer: Tok
 
 
 def test_require_misuse_fails_when_declared() -> None:
-    with pytest.raises(TypeError, match="bare @require"):
+    with pytest.raises(TypeError, match=r"use @require\(\.\.\.\) with parentheses"):
         require(lambda request: None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="decorates endpoint functions and methods"):
+        require("read:x")(View)  # a class view: decorate its methods (the decorator core)
     with pytest.raises(TypeError):
         require(any_scopes="read:x")
     with pytest.raises(ValueError, match="not a scope name"):

@@ -13,6 +13,7 @@ from django.test import Client
 from django.test.utils import override_settings
 from django_views import READ, WRITE
 
+from rs_guard import Guard
 from rs_guard.testing import JWKSServer, TokenIssuer
 
 MIDDLEWARE = ["rs_guard.adapters.django.RSGuardMiddleware"]
@@ -111,10 +112,17 @@ def test_keys_unavailable_is_503_with_retry_after(
 def test_behind_the_middleware_the_token_is_verified_once(
     rs_env: dict[str, str], live_issuer: TokenIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def no_second_guard() -> Any:
-        raise AssertionError("the DRF class verified the request again")
+    """The middleware and the DRF class share the process's guard: DRF takes the token the
+    middleware verified under that settings object (see tests/django/test_django_provenance.py
+    for another guard's token, which is not taken)."""
+    verified: list[str] = []
+    authenticate = Guard.authenticate
 
-    monkeypatch.setattr("rs_guard.adapters.django.drf.default_guard", no_second_guard)
+    def counted(self: Guard, ctx: Any) -> Any:
+        verified.append(ctx.url)
+        return authenticate(self, ctx)
+
+    monkeypatch.setattr(Guard, "authenticate", counted)
     token = live_issuer.mint(scopes=[READ], subject="auth0|once")
     with override_settings(
         ROOT_URLCONF="django_views",
@@ -128,6 +136,7 @@ def test_behind_the_middleware_the_token_is_verified_once(
         assert weak.headers["www-authenticate"] == (
             f'Bearer error="insufficient_scope", scope="{READ}"'
         )
+        assert verified == ["http://testserver/drf/scopes"] * 2  # once per request
         anonymous = client.get("/drf/authenticated")
         assert anonymous.status_code == 401
         assert anonymous.headers["www-authenticate"] == 'Bearer realm="api"'

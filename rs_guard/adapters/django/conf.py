@@ -20,17 +20,18 @@ from typing import Any
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 from ...config import GuardConfig
 from ...errors import ConfigError
 from ...guard import Guard
-from ...loaders import load_config, settings_from_env
+from ._glue import PublicPaths, config_from_app
 
 __all__ = ["DjangoGuardSettings", "default_guard", "load_settings", "reset_default_guard"]
 
-_PREFIX = "RS_GUARD_"
-#: Settings the loader reads only beside another one (the nonce secret beside the nonce).
-_PROBE = {"RS_GUARD_DPOP_NONCE": "true"}
+#: The adapter's own options in ``settings.RS_GUARD`` (not settings of the guard).
+_PUBLIC_PATHS = "PUBLIC_PATHS"
+_ALLOW_ANONYMOUS = "ALLOW_ANONYMOUS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,68 +43,44 @@ class DjangoGuardSettings:
     allow_anonymous: bool = False
 
 
-def _text(name: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (str, int, float)):
-        return str(value)
-    if isinstance(value, os.PathLike):
-        return str(os.fspath(value))
-    if isinstance(value, (list, tuple)):
-        return ",".join(str(item) for item in value)
-    raise ConfigError(name, f"must be a string, got {type(value).__name__}")
+def _option(raw: Mapping[Any, Any], name: str) -> tuple[str, Any] | None:
+    """The adapter option ``name``, given with or without the prefix."""
+    for key in (name, "RS_GUARD_" + name):
+        if key in raw:
+            return key, raw[key]
+    return None
 
 
-def _read_by_loader(name: str, value: str) -> bool:
-    """Whether the environment loader reads ``name`` (so a typo is refused, not ignored)."""
-    if name == _PREFIX + "CONFIG":
-        return True
-    try:
-        return bool(settings_from_env({name: value})) or (
-            settings_from_env({**_PROBE, name: value}) != settings_from_env(_PROBE)
-        )
-    except ConfigError:
-        return True  # read and refused: the full load names the problem
-
-
-def _options(raw: Mapping[str, Any]) -> tuple[dict[str, str], tuple[str, ...], bool]:
-    variables: dict[str, str] = {}
+def _adapter_options(raw: Mapping[Any, Any]) -> tuple[tuple[str, ...], bool]:
     public: tuple[str, ...] = ()
+    found = _option(raw, _PUBLIC_PATHS)
+    if found is not None:
+        key, value = found
+        if isinstance(value, str) or not isinstance(value, (list, tuple)):
+            raise ConfigError(key, "must be a list of paths")
+        public = tuple(value)
     anonymous = False
-    for key, value in raw.items():
-        if not isinstance(key, str):
-            raise ConfigError("RS_GUARD", f"{key!r} is not a setting name")
-        short = key.removeprefix(_PREFIX)
-        if short == "PUBLIC_PATHS":
-            if isinstance(value, str) or not isinstance(value, (list, tuple)):
-                raise ConfigError(key, "must be a list of paths")
-            public = tuple(value)
-        elif short == "ALLOW_ANONYMOUS":
-            if not isinstance(value, bool):
-                raise ConfigError(key, "must be True or False")
-            anonymous = value
-        elif value is not None and value != "":
-            name = _PREFIX + short
-            variables[name] = _text(name, value)
-            if not _read_by_loader(name, variables[name]):
-                raise ConfigError(key, "is not an rs_guard setting")
-    return variables, public, anonymous
+    found = _option(raw, _ALLOW_ANONYMOUS)
+    if found is not None:
+        key, value = found
+        if not isinstance(value, bool):
+            raise ConfigError(key, "must be True or False")
+        anonymous = value
+    return public, anonymous
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> DjangoGuardSettings:
     """The adapter's settings, validated; a bad one is ``ImproperlyConfigured``."""
     raw = getattr(django_settings, "RS_GUARD", None) or {}
-    env = os.environ if environ is None else environ
     try:
         if not isinstance(raw, Mapping):
             raise ConfigError("RS_GUARD", "must be a dict")
-        variables, public, anonymous = _options(raw)
-        variables.update((k, v) for k, v in env.items() if k.startswith(_PREFIX))
-        config = load_config(environ=variables)
-        # Built here so that a bad path fails at start-up, not on the first request.
-        from ._shell import PublicPaths
-
-        PublicPaths(public)
+        public, anonymous = _adapter_options(raw)
+        options = {_PUBLIC_PATHS, _ALLOW_ANONYMOUS}
+        rest = {k: v for k, v in raw.items() if str(k).removeprefix("RS_GUARD_") not in options}
+        env = os.environ if environ is None else environ
+        config = config_from_app(rest, bare_names=True, environ=env)
+        PublicPaths(public)  # built here so that a bad path fails at start-up
     except (ConfigError, TypeError) as exc:
         raise ImproperlyConfigured(f"rs_guard: {exc}") from exc
     return DjangoGuardSettings(config, public, anonymous)
@@ -114,10 +91,12 @@ _default: list[tuple[DjangoGuardSettings, Guard]] = []
 
 
 def default_guard() -> tuple[DjangoGuardSettings, Guard]:
-    """The process's guard for views and DRF classes used without the middleware.
+    """The process's guard: the middleware's (unless given its own), ``@require``'s and
+    the DRF classes' (unless bound to another), so that they trust each other's token.
 
     Built on first use from :func:`load_settings`; thread-safe (one key fetch in flight
-    per issuer). :func:`reset_default_guard` drops it (tests that change settings).
+    per issuer). :func:`reset_default_guard` drops it (tests that change settings; a
+    change of ``settings.RS_GUARD`` through ``override_settings`` does it too).
     """
     if not _default:
         with _lock:
@@ -132,3 +111,12 @@ def reset_default_guard() -> None:
     with _lock:
         while _default:
             _default.pop()[1].close()
+
+
+def _settings_changed(*, setting: str, **_: Any) -> None:
+    """``override_settings(RS_GUARD=...)`` (tests): the default guard follows the settings."""
+    if setting == "RS_GUARD":
+        reset_default_guard()
+
+
+setting_changed.connect(_settings_changed, dispatch_uid="rs_guard.adapters.django.conf")

@@ -8,34 +8,47 @@
     @require("read:x", checks=[claim_equals("org_id", "org_1")])
 
 Works on function views, on ``View`` methods (``dispatch``, ``get``...) and through
-``method_decorator``. The order is fixed: authentication (401), then scopes and
-permissions (403 ``insufficient_scope`` with ``scope=``), then claim checks (403).
+``method_decorator``. The wrapper is the decorator core's
+(:func:`rs_guard.adapters._decorate.protect`), as for Flask's and Starlette's: misuse
+fails when the view is declared, and the order is fixed: authentication (401), then
+scopes and permissions (403 ``insufficient_scope`` with ``scope=``), then claim checks
+(403). A refusal is answered by the decorator as RFC 6750 §3 says.
 
-With :class:`~rs_guard.adapters.django.RSGuardMiddleware` installed, the token it
-verified is used; without it (or on one of its public paths) the decorator verifies the
-request itself with the process's default guard (:func:`~.conf.default_guard`).
+The token comes from the request's guard: the process's guard (:func:`~.conf.default_guard`),
+or ``guard=``. The middleware's token is taken only when the middleware verified it
+with that guard's settings object (the default middleware does); otherwise, on one of
+its public paths and without the middleware, the decorator verifies the request itself.
+Under ASGI an ``async def`` view's verification runs in a worker thread.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
-from asgiref.sync import iscoroutinefunction, sync_to_async
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 
-from ...errors import Challenge, RSGuardError
+from ...errors import RSGuardError
+from ...guard import Guard
 from ...requirements import Requirement
-from ...token import AccessToken
-from ._shell import RouteRequirements, build_route_requirements, refusal, require_token
+from ._glue import (
+    REQUIREMENTS_ATTR,
+    Adapter,
+    Authorized,
+    Guarded,
+    RouteRequirements,
+    build_requirements,
+    protect,
+    refusal,
+    refuse_bare_use,
+    storage_of,
+    verified_under,
+)
 from .conf import default_guard
-from .middleware import SEEN_ATTR, authenticate_request, get_token
+from .middleware import verify_request
 
 __all__ = ["REQUIREMENTS_ATTR", "require"]
-
-#: The attribute set on a decorated view: its :class:`RouteRequirements` (for checks, docs).
-REQUIREMENTS_ATTR = "__rs_guard_requirements__"
 
 V = TypeVar("V", bound=Callable[..., Any])
 
@@ -48,49 +61,33 @@ def _request_of(args: tuple[Any, ...]) -> HttpRequest:
     raise TypeError("@require decorates a Django view: no HttpRequest among its arguments")
 
 
-def _verified(request: HttpRequest) -> tuple[AccessToken, Challenge]:
-    """The request's token (from the middleware, or verified now), or a refusal."""
-    challenge = getattr(request, SEEN_ATTR, None)
-    if isinstance(challenge, Challenge):
-        return require_token(get_token(request)), challenge
-    loaded, guard = default_guard()
-    token = authenticate_request(request, guard, allow_anonymous=loaded.allow_anonymous)
-    return require_token(token), guard.challenge
+def _adapter(bound: Guard | None) -> Adapter:
+    """How ``@require`` finds the token: with ``bound``, else the process's guard."""
+
+    def guard() -> Guard:
+        return bound if bound is not None else default_guard()[1]
+
+    def token(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Authorized:
+        request = _request_of(args)
+        return Authorized(verify_request(request, guard()), request.method, request.path)
+
+    verify_in_thread = sync_to_async(token, thread_sensitive=False)
+
+    async def async_token(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Authorized:
+        request = _request_of(args)
+        found = verified_under(storage_of(request), guard().config)
+        if found is None:  # a key fetch may block: not on the event loop
+            return await verify_in_thread(args, kwargs)
+        return token(args, kwargs)
+
+    def refused(exc: RSGuardError) -> HttpResponseBase:
+        return refusal(exc, guard().challenge)
+
+    guarded = Guarded(token, async_token=async_token, refused=refused)
+    return lambda view, requirements: guarded
 
 
-def _admit(request: HttpRequest, requirements: RouteRequirements) -> HttpResponseBase | None:
-    """``None`` when the request may reach the view, else the refusal to send."""
-    challenge = None
-    try:
-        token, challenge = _verified(request)
-        requirements.check(token, method=request.method, path=request.path)
-    except RSGuardError as exc:
-        return refusal(exc, challenge or default_guard()[1].challenge)
-    return None
-
-
-def _protect(view: V, requirements: RouteRequirements) -> V:
-    if iscoroutinefunction(view):
-        admit = sync_to_async(_admit, thread_sensitive=False)
-
-        @functools.wraps(view)
-        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            refused = await admit(_request_of(args), requirements)
-            if refused is not None:
-                return refused
-            return await view(*args, **kwargs)
-
-        wrapper: Any = async_wrapper
-    else:
-
-        @functools.wraps(view)
-        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            refused = _admit(_request_of(args), requirements)
-            return refused if refused is not None else view(*args, **kwargs)
-
-        wrapper = sync_wrapper
-    setattr(wrapper, REQUIREMENTS_ATTR, requirements)
-    return wrapper  # type: ignore[no-any-return]
+_DEFAULT = _adapter(None)
 
 
 def require(
@@ -98,19 +95,23 @@ def require(
     any_scopes: Iterable[str] = (),
     permissions: Iterable[str] = (),
     checks: Iterable[Requirement] = (),
+    guard: Guard | None = None,
 ) -> Callable[[V], V]:
     """Protect a view: a valid token granting every scope in ``scopes`` (and the rest).
 
     ``@require()`` demands a valid token only. Misuse fails when the view is declared:
     ``@require`` without parentheses, a bare string for a list, an empty scope name.
+    ``guard``: verify with this :class:`~rs_guard.guard.Guard` (another API's settings)
+    instead of the process's.
     """
-    if len(scopes) == 1 and callable(scopes[0]) and not isinstance(scopes[0], Requirement):
-        raise TypeError("write @require() or @require('scope'), not a bare @require")
-    requirements = build_route_requirements(
+    refuse_bare_use(scopes, "require")
+    requirements: RouteRequirements = build_requirements(
         scopes, any_scopes=any_scopes, permission_names=permissions, checks=checks
     )
+    adapter = _DEFAULT if guard is None else _adapter(guard)
+    key: object = "django" if guard is None else ("django", guard)
 
     def decorate(view: V) -> V:
-        return _protect(view, requirements)
+        return protect(view, requirements, adapter, key=key, name="require")
 
     return decorate

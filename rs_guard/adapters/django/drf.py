@@ -40,11 +40,18 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from ...errors import Challenge, KeysUnavailable, MissingCredentials, RSGuardError
+from ...guard import Guard
 from ...requirements import Requirement
 from ...token import AccessToken
-from ._shell import REFUSED_ATTR, RouteRequirements, build_route_requirements, refusal_parts
+from ._glue import (
+    REFUSED_ATTR,
+    RouteRequirements,
+    build_requirements,
+    error_response,
+    require_token,
+)
 from .conf import default_guard
-from .middleware import SEEN_ATTR, authenticate_request, get_token
+from .middleware import verify_request
 
 __all__ = [
     "HasAnyScope",
@@ -77,11 +84,6 @@ class TokenUser:
         return f"TokenUser({self.username!r})"
 
 
-def _challenge(request: HttpRequest) -> Challenge:
-    seen = getattr(request, SEEN_ATTR, None)
-    return seen if isinstance(seen, Challenge) else default_guard()[1].challenge
-
-
 class RSGuardRefusal(APIException):
     """A rs_guard refusal as DRF answers it: same status, challenge and JSON body.
 
@@ -94,36 +96,56 @@ class RSGuardRefusal(APIException):
     ) -> None:
         if request is not None:
             setattr(request, REFUSED_ATTR, True)
-        status, headers = refusal_parts(exc, challenge)
+        status, headers, _ = error_response(exc, challenge)
         body = {"error": exc.error, "error_description": exc.description}
         if exc.error is None:
             del body["error"]
         super().__init__(detail=body)
         self.status_code = status
-        self.auth_header = headers.get("www-authenticate")
+        self.auth_header = dict(headers).get("www-authenticate")
         if isinstance(exc, KeysUnavailable):
             self.wait = exc.retry_after
         self.rs_guard_error = exc
 
 
 class RSGuardAuthentication(BaseAuthentication):
-    """Authenticate with the request's access token (``request.auth``)."""
+    """Authenticate with the request's access token (``request.auth``).
+
+    The token :class:`~rs_guard.adapters.django.RSGuardMiddleware` verified is taken when
+    it used this class's guard's settings object (the default middleware does); otherwise
+    the request is verified here. ``guard``: a :class:`~rs_guard.guard.Guard` to verify
+    with (set it in a subclass), else the process's (:func:`~.conf.default_guard`).
+    """
+
+    guard: Guard | None = None
+
+    def guard_of(self) -> Guard:
+        """The guard this class verifies with."""
+        return self.guard if self.guard is not None else default_guard()[1]
 
     def authenticate(self, request: Request) -> tuple[TokenUser, AccessToken] | None:
         django_request: HttpRequest = request._request
-        if isinstance(getattr(django_request, SEEN_ATTR, None), Challenge):
-            token = get_token(django_request)  # verified by the middleware
-        else:
-            _, guard = default_guard()
-            try:
-                token = authenticate_request(django_request, guard, allow_anonymous=True)
-            except RSGuardError as exc:
-                raise RSGuardRefusal(exc, guard.challenge, django_request) from None
-        return None if token is None else (TokenUser(token), token)
+        guard = self.guard_of()
+        try:
+            token = verify_request(django_request, guard)
+        except MissingCredentials:
+            return None  # anonymous here: the permission classes decide
+        except RSGuardError as exc:
+            raise RSGuardRefusal(exc, guard.challenge, django_request) from None
+        return TokenUser(token), token
 
     def authenticate_header(self, request: Request) -> str | None:
         missing = MissingCredentials("this route requires an access token")
-        return refusal_parts(missing, _challenge(request._request))[1].get("www-authenticate")
+        headers = error_response(missing, self.guard_of().challenge).headers
+        return dict(headers).get("www-authenticate")
+
+
+def _challenge(request: Request) -> Challenge:
+    """The challenge of the guard that authenticated the request (else the process's)."""
+    authenticator = getattr(request, "successful_authenticator", None)
+    if isinstance(authenticator, RSGuardAuthentication):
+        return authenticator.guard_of().challenge
+    return default_guard()[1].challenge
 
 
 class _RequirementPermission(BasePermission):
@@ -134,14 +156,11 @@ class _RequirementPermission(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         django_request: HttpRequest = request._request
-        token = request.auth
-        if not isinstance(token, AccessToken):
-            missing = MissingCredentials("this route requires an access token")
-            raise RSGuardRefusal(missing, _challenge(django_request), django_request)
         try:
+            token = require_token(request.auth)
             self.requirements(view).check(token, method=request.method, path=request.path)
         except RSGuardError as exc:
-            raise RSGuardRefusal(exc, _challenge(django_request), django_request) from None
+            raise RSGuardRefusal(exc, _challenge(request), django_request) from None
         return True
 
 
@@ -156,27 +175,21 @@ class HasScopes(_RequirementPermission):
     """Every scope in the view's ``required_scopes``."""
 
     def requirements(self, view: Any) -> RouteRequirements:
-        return build_route_requirements(
-            _names(view, "required_scopes"), any_scopes=(), permission_names=(), checks=()
-        )
+        return build_requirements(_names(view, "required_scopes"))
 
 
 class HasAnyScope(_RequirementPermission):
     """At least one scope of the view's ``required_any_scopes``."""
 
     def requirements(self, view: Any) -> RouteRequirements:
-        return build_route_requirements(
-            (), any_scopes=_names(view, "required_any_scopes"), permission_names=(), checks=()
-        )
+        return build_requirements(any_scopes=_names(view, "required_any_scopes"))
 
 
 class HasPermissions(_RequirementPermission):
     """Every name in the view's ``required_permissions`` in the ``permissions`` claim."""
 
     def requirements(self, view: Any) -> RouteRequirements:
-        return build_route_requirements(
-            (), any_scopes=(), permission_names=_names(view, "required_permissions"), checks=()
-        )
+        return build_requirements(permission_names=_names(view, "required_permissions"))
 
 
 def requires(
@@ -186,7 +199,7 @@ def requires(
     checks: Iterable[Requirement] = (),
 ) -> type[BasePermission]:
     """A permission class for these requirements: ``permission_classes = [requires(...)]``."""
-    built = build_route_requirements(
+    built = build_requirements(
         scopes, any_scopes=any_scopes, permission_names=permissions, checks=checks
     )
 

@@ -9,7 +9,7 @@ The middleware is sync and async capable: under WSGI it runs in the request's th
 under ASGI the same thread-safe :class:`~rs_guard.guard.Guard` runs in a worker thread
 (``sync_to_async``, not thread-sensitive), so that a key fetch never blocks the event
 loop. One guard per middleware: one key cache, one replay store, one nonce secret for
-both modes.
+both modes; by default the process's guard, shared with ``@require`` and DRF.
 """
 
 from __future__ import annotations
@@ -20,19 +20,25 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
 
-from ...errors import MissingCredentials, RSGuardError
+from ...errors import RSGuardError
 from ...guard import Guard
 from ...token import AccessToken
-from ._shell import REFUSED_ATTR, PublicPaths, context_of, mark_logged, refusal
-from .conf import DjangoGuardSettings, load_settings
+from ._glue import (
+    REFUSED_ATTR,
+    Shell,
+    context_of,
+    mark_logged,
+    record_verified,
+    response_of,
+    storage_of,
+    verified_under,
+)
+from .conf import DjangoGuardSettings, default_guard, load_settings
 
-__all__ = ["AUTH_ATTR", "RSGuardMiddleware", "authenticate_request", "get_token"]
+__all__ = ["AUTH_ATTR", "RSGuardMiddleware", "get_token", "verify_request"]
 
 #: The request attribute holding the verified token (``None``: anonymous).
 AUTH_ATTR = "auth"
-#: Set (to the guard's challenge) on a request whose credentials were checked, so that
-#: a view decorator uses that result and does not verify the request again.
-SEEN_ATTR = "_rs_guard_seen"
 
 GetResponse = Callable[[HttpRequest], Any]
 
@@ -43,30 +49,35 @@ def get_token(request: HttpRequest) -> AccessToken | None:
     return token if isinstance(token, AccessToken) else None
 
 
-def authenticate_request(
-    request: HttpRequest, guard: Guard, *, allow_anonymous: bool = False
-) -> AccessToken | None:
-    """Verify the request's credentials; ``None`` for an accepted anonymous request.
+def verify_request(request: HttpRequest, guard: Guard) -> AccessToken:
+    """The request's token verified under ``guard``'s settings (``@require``, DRF).
 
-    Raises :class:`~rs_guard.errors.RSGuardError` for a refusal. Sets ``request.auth``.
+    The token the middleware (or an earlier decorator) verified is taken only when it
+    was verified under this very settings object; otherwise the request is verified now
+    and recorded. Raises :class:`~rs_guard.errors.RSGuardError` for a refusal.
     """
-    try:
-        token: AccessToken | None = guard.authenticate(context_of(request, guard.config))
-    except MissingCredentials:
-        if not allow_anonymous:
-            raise
-        token = None
-    setattr(request, AUTH_ATTR, token)
-    setattr(request, SEEN_ATTR, guard.challenge)
+    storage = storage_of(request)
+    token = verified_under(storage, guard.config)
+    if token is None:
+        token = guard.authenticate(context_of(request, guard.config))
+        record_verified(storage, guard.config, token)
+    setattr(request, AUTH_ATTR, token)  # what the view reads: its own guard's token
     return token
 
 
 class RSGuardMiddleware:
     """Verify each request's access token; answer refusals (RFC 6750 §3).
 
-    Settings come from :func:`~rs_guard.adapters.django.conf.load_settings`, read when
-    Django builds the middleware chain (server start), so a bad one fails there. Pass
-    ``settings=`` or ``guard=`` to build one by hand (tests, several APIs).
+    By default it verifies with the process's guard (:func:`~.conf.default_guard`, from
+    the settings, read when Django builds the middleware chain at server start, so a bad
+    one fails there), the one ``@require`` and the DRF classes use too: they take the
+    token it verified. Pass ``settings=`` or ``guard=`` to build one by hand (tests,
+    several APIs); a decorator or DRF class with another guard then verifies the request
+    itself (a token is trusted only under the settings object that verified it).
+
+    The decisions (public paths, accept, refuse or let through anonymously, the answer)
+    are the shell core's (:class:`~rs_guard.adapters._shell.Shell`), as in the ASGI and
+    WSGI middlewares; the token is recorded in ``request.META`` with its settings.
     """
 
     sync_capable = True
@@ -80,9 +91,15 @@ class RSGuardMiddleware:
         guard: Guard | None = None,
     ) -> None:
         self.get_response = get_response
+        if settings is None and guard is None:
+            settings, guard = default_guard()
         self.settings = settings or load_settings()
         self.guard = guard or Guard(self.settings.config)
-        self.public_paths = PublicPaths(self.settings.public_paths)
+        self.shell = Shell.of(
+            self.guard,
+            public_paths=self.settings.public_paths,
+            allow_anonymous=self.settings.allow_anonymous,
+        )
         self._authenticate = sync_to_async(self._check, thread_sensitive=False)
         self.is_async = iscoroutinefunction(get_response)
         if self.is_async:
@@ -90,14 +107,18 @@ class RSGuardMiddleware:
 
     def _check(self, request: HttpRequest) -> HttpResponseBase | None:
         """``None`` to let the request through, or the refusal to send."""
-        if self.public_paths and request.path_info in self.public_paths:
-            setattr(request, AUTH_ATTR, None)
-            return None
-        try:
-            authenticate_request(request, self.guard, allow_anonymous=self.settings.allow_anonymous)
-        except RSGuardError as exc:
-            # The guard itself logs and reports every refusal (rs_guard.observability).
-            return refusal(exc, self.guard.challenge)
+        token: AccessToken | None = None
+        if not self.shell.is_public(request.path_info):
+            storage = storage_of(request)
+            try:
+                token = self.guard.authenticate(context_of(request, self.guard.config))
+            except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
+                answer = self.shell.refuse(storage, exc)
+                if answer is not None:
+                    return response_of(answer)
+            else:
+                self.shell.accept(storage, token)
+        setattr(request, AUTH_ATTR, token)
         return None
 
     def __call__(self, request: HttpRequest) -> Any:
