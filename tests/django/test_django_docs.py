@@ -143,3 +143,42 @@ def _path(route: str, view: Any) -> Any:
     from django.urls import path
 
     return path(route, view.as_view())
+
+
+# -- the README's Django section (docs/examples/readme_django_*.py, shown verbatim) ----------
+
+README_EXAMPLES = PAGE.parents[0] / "examples"
+
+
+def _example(name: str) -> str:
+    code = (README_EXAMPLES / f"{name}.py").read_text()
+    readme = (PAGE.parents[1] / "README.md").read_text()
+    assert code.rstrip("\n") in readme, f"{name}.py is not the README's block"
+    return code
+
+
+def test_readme_django_section(rs_env: dict[str, str], live_issuer: TokenIssuer) -> None:
+    settings: dict[str, Any] = {}
+    exec(_example("readme_django_settings"), settings)  # noqa: S102
+    assert settings["INSTALLED_APPS"] == ["rs_guard.adapters.django"]
+    for urls in as_module("rs_guard_readme_django_urls", _example("readme_django_urls")):
+        with override_settings(
+            ROOT_URLCONF=urls.__name__,
+            MIDDLEWARE=settings["MIDDLEWARE"],
+            RS_GUARD=settings["RS_GUARD"],
+        ):
+            client = Client()
+            bare = client.get("/appointments")
+            assert (bare.status_code, bare.headers["www-authenticate"]) == (
+                401,
+                'Bearer realm="api"',
+            )
+            token = live_issuer.mint(scopes=["read:appointments"], subject="auth0|erin")
+            good = client.get("/appointments", headers=bearer(token))
+            assert (good.status_code, good.json()) == (200, {"for": "auth0|erin"})
+            weak = client.get("/appointments", headers=bearer(live_issuer.mint(scopes=[])))
+            assert (weak.status_code, weak.headers["www-authenticate"]) == (
+                403,
+                'Bearer error="insufficient_scope", scope="read:appointments"',
+            )
+            assert client.get("/health").status_code == 404  # public: no route, no refusal
