@@ -136,18 +136,26 @@ def test_route_table(
         assert response.json()["sub"] == "auth0|user-1"
 
 
+@pytest.mark.parametrize("source", ["resource-server-json", "environment"])
 def test_authz_dialect_checks_permissions(
-    load_example: Callable[..., Client], live_issuer: TokenIssuer, tmp_path: Path
+    load_example: Callable[..., Client], live_issuer: TokenIssuer, tmp_path: Path, source: str
 ) -> None:
-    settings = {
-        "identifier": live_issuer.audience,
-        "token_dialect": "access_token_authz",
-        "enforce_policies": True,
-        "scopes": [{"value": READ}, {"value": WRITE}],
-    }
-    path = tmp_path / "api.json"
-    path.write_text(json.dumps(settings))
-    client = load_example(RS_GUARD_CONFIG=str(path))
+    if source == "environment":  # RBAC from RS_GUARD_* variables alone, as the other examples
+        client = load_example(
+            RS_GUARD_TOKEN_DIALECT="access_token_authz",
+            RS_GUARD_ENFORCE_POLICIES="true",
+            RS_GUARD_SCOPES=f"{READ} {WRITE}",
+        )
+    else:
+        settings = {
+            "identifier": live_issuer.audience,
+            "token_dialect": "access_token_authz",
+            "enforce_policies": True,
+            "scopes": [{"value": READ}, {"value": WRITE}],
+        }
+        path = tmp_path / "api.json"
+        path.write_text(json.dumps(settings))
+        client = load_example(RS_GUARD_CONFIG=str(path))
     granted = live_issuer.mint(scopes=[], permissions=[READ])
     scoped_only = live_issuer.mint(scopes=[READ], permissions=[])
     assert client.get("/appointments", headers=bearer(granted)).status_code == 200
