@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 __all__ = ["RequestContext"]
 
@@ -22,13 +22,15 @@ class RequestContext:
 
     method: str
     #: The request URL as the API's public address sees it (scheme, host, path, query).
-    url: str
-    headers: Sequence[tuple[str, str]] = ()
-    query_string: str = ""
-    client_cert: bytes | None = None
+    url: str = field(repr=False)
+    # Not in repr: the headers carry the token (and the query string may); a traceback
+    # that shows locals must not write them out.
+    headers: Sequence[tuple[str, str]] = field(default=(), repr=False)
+    query_string: str = field(default="", repr=False)
+    client_cert: bytes | None = field(default=None, repr=False)
     #: Address of the direct peer (for trusting a proxy's certificate header).
     peer: str | None = None
-    raw_headers: Sequence[tuple[bytes, bytes]] | None = None
+    raw_headers: Sequence[tuple[bytes, bytes]] | None = field(default=None, repr=False)
 
     def header_values(self, name: str) -> list[str]:
         """Every value of one header (``name`` in lower case), in order."""

@@ -12,8 +12,13 @@ hands over the connection's socket as it is opened (``connect_tcp`` / ``start_tl
 and a timer thread shuts that socket down at the deadline, which wakes a blocked read at
 once; the request then fails and the fetch is reported as too slow. Every request asks
 for ``Connection: close`` so that it always opens (and so sees) its own connection.
-Name resolution is the one step neither side can cut short in a thread: the system
-resolver's own limits apply to it (an IP address or ``localhost`` needs none).
+Name resolution is the one step no socket can cut short: the system resolver blocks
+for as long as its own limits say (``options timeout:/attempts:`` in resolv.conf, often
+many seconds). So the sync exchange runs in a helper thread
+(:class:`~rs_guard.deadline.DeadlineRunner`) and the caller waits no longer than the
+deadline; a lookup left behind ends by the resolver's limits, in a thread that holds
+nothing else up. The async side needs no helper: anyio resolves in a worker thread
+and the deadline cancels the wait.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from typing import Any
 
 import anyio
 import httpx
+
+from .deadline import DeadlinePassed, DeadlineRunner
 
 __all__ = ["ExchangeBudget", "Fetched", "afetch", "fetch"]
 
@@ -88,8 +95,27 @@ class ExchangeBudget:
         return Fetched(url, error=f"{type(exc).__name__}: {exc}")
 
 
-def fetch(client: httpx.Client, url: str, budget: ExchangeBudget) -> Fetched:
-    """GET ``url`` from a thread, cut off at the budget's deadline."""
+#: For callers that bring no runner of their own (one per key client is the rule).
+_SHARED_RUNNER = DeadlineRunner("rs_guard-fetch", 4)
+
+
+def fetch(
+    client: httpx.Client,
+    url: str,
+    budget: ExchangeBudget,
+    *,
+    runner: DeadlineRunner | None = None,
+) -> Fetched:
+    """GET ``url`` from a thread, cut off at the budget's deadline (name lookup included)."""
+    try:
+        return (runner or _SHARED_RUNNER).call(
+            lambda: _fetch(client, url, budget), budget.remaining()
+        )
+    except DeadlinePassed:
+        return budget.too_slow(url)
+
+
+def _fetch(client: httpx.Client, url: str, budget: ExchangeBudget) -> Fetched:
     cutter = _ConnectionCutter(budget.remaining())
     try:
         with (

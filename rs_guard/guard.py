@@ -150,9 +150,17 @@ class _GuardCore:
                 duration=time.perf_counter() - started,
                 verified_issuer=token.issuer if token is not None else None,
                 verified_kid=token.kid if token is not None else None,
+                known=self.is_own,
             ),
             self.observers,
         )
+
+    def is_own(self, what: str, value: str) -> bool:
+        """Whether ``value`` is this API's own ``"issuer"`` (configured) or ``"kid"`` (of a
+        key the guard holds): only such values of a refused token are named in logs."""
+        if what == "issuer":
+            return value in self.policy.issuers
+        return what == "kid" and any(s.holds_kid(value) for s in self.key_sets.values())
 
     def describe(self, exc: RSGuardError, credentials: Credentials | None) -> RSGuardError:
         """Attach what the challenge needs (the scheme the client used) to a refusal."""

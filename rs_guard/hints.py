@@ -13,6 +13,8 @@ from typing import Any
 
 from ._jose import JOSEError, b64url_decode, json_object
 from .config import GuardConfig
+from .requirements import claim_mixup, rbac_reason
+from .token import split_delimited
 
 __all__ = ["id_token_hint", "issuer_hint", "opaque_token_hint", "scope_hints"]
 
@@ -72,25 +74,23 @@ def issuer_hint(actual: Any, issuers: Iterable[str]) -> str | None:
 def scope_hints(
     scopes: Iterable[str], claims: Mapping[str, Any], config: GuardConfig
 ) -> Iterator[str]:
-    """A required scope that is in the claim this API does not check (RBAC mix-ups)."""
+    """A required scope that is in the claim this API does not check (RBAC mix-ups).
+
+    The sentence is the 403's own (:func:`rs_guard.requirements.claim_mixup`).
+    """
     scope = claims.get("scope")
-    # RFC 6749 §3.3: scope tokens are separated by SP only.
-    in_scope = set(scope.split(" ")) if isinstance(scope, str) else set()
+    in_scope = split_delimited(scope) if isinstance(scope, str) else frozenset()
     listed = claims.get("permissions")
     in_permissions = (
-        {p for p in listed if isinstance(p, str)} if isinstance(listed, list) else set()
+        frozenset(p for p in listed if isinstance(p, str))
+        if isinstance(listed, list)
+        else frozenset()
     )
-    for name in scopes:
-        if config.uses_permissions:
-            if name not in in_permissions and name in in_scope:
-                yield (
-                    f"the token carries {name} in scope, but this API checks permissions "
-                    "(enforce_policies is on)"
-                )
-        elif name not in in_scope and name in in_permissions:
-            why = (
-                "enforce_policies is off"
-                if not config.enforce_policies
-                else f"the token_dialect {config.token_dialect} carries no RBAC permissions"
-            )
-            yield f"the token carries {name} in permissions, but this API checks scope ({why})"
+    checked, granted = (
+        ("permissions", in_permissions) if config.uses_permissions else ("scope", in_scope)
+    )
+    missing = [name for name in scopes if name not in granted]
+    why = rbac_reason(config.token_dialect, config.enforce_policies)
+    sentence = claim_mixup(missing, in_scope, in_permissions, checked, why)
+    if sentence:
+        yield sentence

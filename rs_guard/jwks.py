@@ -47,6 +47,7 @@ import httpx
 
 from ._jose import JOSEError, json_object
 from .config import JWKSOptions, check_url
+from .deadline import DeadlineRunner
 from .errors import ConfigError, InvalidToken, KeysUnavailable
 from .fetch import ExchangeBudget, Fetched, afetch, fetch
 from .keys import KeyChange, VerificationKey, key_from_jwk, same_material
@@ -147,6 +148,11 @@ class KeySetState:
         if snapshot is None:
             return []
         return [*snapshot.by_kid.values(), *snapshot.without_kid]
+
+    def holds_kid(self, kid: str) -> bool:
+        """Whether the cached set has a key by this ``kid`` (names it may be logged by)."""
+        snapshot = self._keys
+        return snapshot is not None and kid in snapshot.by_kid
 
     def cached(self, kid: str | None) -> tuple[VerificationKey | None, bool]:
         """``(key, fresh)`` from the cache; ``(None, False)`` if the set has no such key."""
@@ -391,6 +397,9 @@ class JWKSClient:
         timeout = httpx.Timeout(state.options.timeout)
         self._client = client or httpx.Client(timeout=timeout, follow_redirects=False)
         self._lock = threading.Lock()
+        # Fetches are single flight: two threads leave room for one left behind in a
+        # name lookup that outlived its deadline (rs_guard.fetch).
+        self._runner = DeadlineRunner("rs_guard-jwks", 2)
 
     def get_key(self, kid: str | None) -> VerificationKey:
         # Read the generation before looking: a fetch that completes between the look
@@ -428,7 +437,8 @@ class JWKSClient:
 
     def _fetch(self, url: str) -> Fetched:
         options = self.state.options
-        return fetch(self._client, url, ExchangeBudget(options.timeout, options.max_bytes))
+        budget = ExchangeBudget(options.timeout, options.max_bytes)
+        return fetch(self._client, url, budget, runner=self._runner)
 
     def close(self) -> None:
         self._client.close()

@@ -5,6 +5,12 @@ Logging (standard :mod:`logging`, never the token):
 * ``rs_guard.guard`` — one ``INFO`` record per refusal, with ``reason``, ``status``,
   ``method``, ``path``, ``issuer`` and ``kid`` as record attributes (``extra``) and in
   the message; accepted requests are logged at ``DEBUG``;
+
+Text from a token never reaches a log or an observer. A refused token's ``iss`` and
+``kid`` are named only when they are this API's own values (a configured issuer, a kid
+of a key the guard holds); any other value is shown as ``unknown #`` and 12 hex digits
+of a keyed hash (HMAC-SHA-256 under a key drawn at random per process), so that the
+same forged value can be followed from line to line without its text being written.
 * ``rs_guard.jwks`` — one ``INFO`` record per key fetch (keys found, duration), one
   ``WARNING`` per failed fetch and per stale serve.
 
@@ -18,13 +24,17 @@ OpenTelemetry observers in a few lines each.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from ._jose import JOSEError, b64url_decode, json_object
+from .token import AccessToken
 
 __all__ = [
     "Observer",
@@ -32,6 +42,7 @@ __all__ = [
     "add_observer",
     "clear_observers",
     "emit",
+    "label",
     "peek",
     "record_refusal",
     "remove_observer",
@@ -41,6 +52,11 @@ __all__ = [
 log = logging.getLogger("rs_guard.guard")
 
 _MAX_FIELD = 120
+#: The key of the stand-ins for unknown values; never leaves the process.
+_LABEL_KEY = os.urandom(32)
+
+#: ``known(what, value)``: whether ``value`` is this API's own ``"issuer"`` or ``"kid"``.
+Known = Callable[[str, str], bool]
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,9 +64,11 @@ class Outcome:
     """What happened to one request (or one ``verify`` call).
 
     ``reason`` is ``"ok"`` for an accepted token, otherwise the refusal's stable reason
-    code (see ``docs/errors.md``). ``issuer`` and ``kid`` are read from the token without
-    trusting it (they may be absent or forged on a refused token); ``duration`` is the
-    wall time of the verification in seconds, key fetches included.
+    code (see ``docs/errors.md``). ``issuer`` and ``kid`` are the verified values of an
+    accepted token; for a refused one they are named only when they are this API's own
+    (a configured issuer, a kid the guard holds), else ``unknown #<keyed hash>`` (see
+    the module docstring); ``duration`` is the wall time of the verification in
+    seconds, key fetches included.
     """
 
     accepted: bool
@@ -101,10 +119,28 @@ def _short(value: Any) -> str | None:
     return "".join(ch if 0x20 <= ord(ch) < 0x7F else "?" for ch in text)
 
 
-def peek(token: str | None) -> tuple[str | None, str | None]:
-    """``(issuer, kid)`` read from a token *without verifying it*, for logs only.
+def label(value: object, what: str, known: Known | None = None) -> str | None:
+    """What a log may say about ``value``, read from an unverified token.
 
-    Never raises; values are cut to a safe length and to printable ASCII.
+    ``None`` stays ``None``; a value ``known(what, value)`` accepts is this API's own
+    configuration and is named; anything else becomes ``unknown #`` and 12 hex digits
+    of HMAC-SHA-256 under a per-process random key: the same value gives the same
+    stand-in within one process, and the stand-in reveals nothing of the text.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str) and known is not None and known(what, value):
+        return _short(value)
+    text = value if isinstance(value, str) else repr(value)
+    digest = hmac.new(_LABEL_KEY, text.encode("utf-8", "replace"), hashlib.sha256)
+    return "unknown #" + digest.hexdigest()[:12]
+
+
+def peek(token: str | None) -> tuple[str | None, str | None]:
+    """``(issuer, kid)`` read from a token *without verifying it*: token text.
+
+    Never raises; values are cut to a safe length and to printable ASCII. Never log
+    them as they are: :func:`label` decides what may be shown.
     """
     if not token or token.count(".") != 2 or len(token) > 64 * 1024:
         return None, None
@@ -184,8 +220,14 @@ def outcome_of(
     duration: float,
     verified_issuer: str | None = None,
     verified_kid: str | None = None,
+    known: Known | None = None,
 ) -> Outcome:
-    """Build the :class:`Outcome` of one verification (``error`` an RSGuardError or None)."""
+    """Build the :class:`Outcome` of one verification (``error`` an RSGuardError or None).
+
+    ``verified_issuer``/``verified_kid`` come from a verified token and are shown as
+    they are; otherwise the unverified ``token`` is peeked at and its values pass
+    through :func:`label` with ``known``.
+    """
     if error is None:
         return Outcome(
             accepted=True,
@@ -197,7 +239,11 @@ def outcome_of(
             issuer=_short(verified_issuer),
             kid=_short(verified_kid),
         )
-    issuer, kid = peek(token)
+    if verified_issuer is not None:
+        issuer, kid = _short(verified_issuer), _short(verified_kid)
+    else:
+        raw_issuer, raw_kid = peek(token)
+        issuer, kid = label(raw_issuer, "issuer", known), label(raw_kid, "kid", known)
     return Outcome(
         accepted=False,
         reason=str(getattr(error, "reason", "refused")),
@@ -216,15 +262,26 @@ def record_refusal(
     *,
     method: str | None = None,
     url: str | None = None,
-    token: str | None = None,
+    token: AccessToken | str | None = None,
     observers: Iterable[Observer] = (),
 ) -> None:
     """Log and observe a refusal decided outside the guard (a route's scope check, 403).
 
     Adapters call this when a :class:`~rs_guard.requirements.Requirement` refuses a
-    verified token, so that every refusal is one log event whoever decided it.
+    verified token (pass the :class:`~rs_guard.token.AccessToken`: its issuer and kid
+    are then named), so that every refusal is one log event whoever decided it. A raw
+    token string is treated as unverified: its values are shown only as stand-ins.
     """
-    emit(
-        outcome_of(error=error, token=token, method=method, url=url, duration=0.0),
-        observers,
-    )
+    if isinstance(token, AccessToken):
+        outcome = outcome_of(
+            error=error,
+            token=None,
+            method=method,
+            url=url,
+            duration=0.0,
+            verified_issuer=token.issuer,
+            verified_kid=token.kid,
+        )
+    else:
+        outcome = outcome_of(error=error, token=token, method=method, url=url, duration=0.0)
+    emit(outcome, observers)

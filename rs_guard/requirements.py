@@ -10,7 +10,7 @@ decorators and dependencies; they never re-implement a check.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,9 +25,11 @@ __all__ = [
     "claim_equals",
     "claim_includes",
     "claim_matches",
+    "claim_mixup",
     "clients_only",
     "found_elsewhere",
     "permissions",
+    "rbac_reason",
     "users_only",
 ]
 
@@ -56,28 +58,58 @@ def _names(values: Iterable[str], what: str) -> tuple[str, ...]:
     return names
 
 
-def found_elsewhere(token: AccessToken, wanted: Iterable[str], checked: str) -> str:
-    """Why a scope the route wants may look granted, or ``""``: the other claim has it.
+def rbac_reason(token_dialect: str, enforce_policies: bool) -> str:
+    """Why an API with these settings checks the claim it checks, in words.
 
-    ``checked`` is the claim the refusing check read (``"scope"`` or ``"permissions"``).
-    The text names only the route's own scope names, and only those the token carries in
-    the other claim: nothing else of the token is repeated. Used in the 403 description
-    (and by ``rs-guard inspect``), once for every adapter.
+    Only an ``*_authz`` dialect with ``enforce_policies`` makes ``permissions`` count.
     """
-    other_name, other = (
-        ("permissions", token.permissions) if checked == "scope" else ("scope", token.scopes)
-    )
+    if token_dialect.endswith("_authz") and enforce_policies:
+        return "enforce_policies is on"
+    if not enforce_policies:
+        return "enforce_policies is off"
+    return f"the token_dialect {token_dialect} carries no RBAC permissions"
+
+
+def claim_mixup(
+    wanted: Iterable[str],
+    scopes: Collection[str],
+    permissions: Collection[str],
+    checked: str,
+    why: str,
+    checker: str = "this API",
+) -> str:
+    """The one sentence for a wanted scope that sits in the claim that is not checked.
+
+    ``checked`` is the claim the check read (``"scope"`` or ``"permissions"``), ``why``
+    the reason it reads that one (:func:`rbac_reason`). Only names from ``wanted`` that
+    the other claim carries are named; ``""`` when there is none. Both the 403
+    description (:func:`found_elsewhere`) and ``rs-guard inspect``
+    (:func:`rs_guard.hints.scope_hints`) say it with this function.
+    """
+    other_name, other = ("permissions", permissions) if checked == "scope" else ("scope", scopes)
     found = [name for name in wanted if name in other]
     if not found:
         return ""
-    if checked == "scope":
-        why = "permissions count only with enforce_policies on and an *_authz token dialect"
-        what = "this API checks scope"
-    elif token.granted_claim == "permissions":
-        why, what = "enforce_policies is on", "this API checks permissions"
-    else:
-        why, what = "a permissions() requirement", "this route checks permissions"
-    return f"; the token carries {' '.join(found)} in {other_name}, but {what} ({why})"
+    because = f" ({why})" if why else ""
+    return (
+        f"the token carries {' '.join(found)} in {other_name}, but {checker} checks "
+        f"{checked}{because}"
+    )
+
+
+def found_elsewhere(token: AccessToken, wanted: Iterable[str], checked: str) -> str:
+    """The 403's addition when a scope the route wants is in the other claim, or ``""``.
+
+    ``checked`` is the claim the refusing check read (``"scope"`` or ``"permissions"``).
+    The text names only the route's own scope names, and only those the token carries in
+    the other claim: nothing else of the token is repeated (:func:`claim_mixup`).
+    """
+    if checked == token.granted_claim:
+        why, checker = token.granted_reason, "this API"
+    else:  # a permissions() requirement on an API that checks scope
+        why, checker = "a permissions() requirement", "this route"
+    sentence = claim_mixup(wanted, token.scopes, token.permissions, checked, why, checker)
+    return f"; {sentence}" if sentence else ""
 
 
 def all_of(*scopes: str) -> Requirement:

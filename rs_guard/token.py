@@ -35,6 +35,10 @@ class _Fields(NamedTuple):
     #: The claim ``granted`` comes from: ``"scope"``, or ``"permissions"`` under an
     #: ``*_authz`` dialect with ``enforce_policies``.
     granted_claim: str = "scope"
+    #: Why ``granted`` comes from ``granted_claim`` under this API's settings, in words
+    #: (``"enforce_policies is off"``): the 403 names it when a route's scope is only in
+    #: the other claim (:func:`rs_guard.requirements.claim_mixup`).
+    granted_reason: str = ""
 
 
 class AccessToken(_Fields):

@@ -22,6 +22,7 @@ from ._jose import CompactJWS, JOSEError, parse_compact_jws
 from .config import GuardConfig
 from .errors import InvalidToken
 from .keys import VerificationKey
+from .requirements import rbac_reason
 from .token import AccessToken, split_delimited
 
 __all__ = ["NamedCheck", "TokenPolicy", "UnverifiedToken", "parse_token"]
@@ -134,6 +135,7 @@ class TokenPolicy:
         self.required = tuple(required)
         self.lifetime = config.token_lifetime
         self.uses_permissions = config.uses_permissions
+        self.granted_reason = rbac_reason(config.token_dialect, config.enforce_policies)
         sta = config.subject_type_authorization
         self.deny_users = sta is not None and sta.user == "deny_all"
         self.deny_clients = sta is not None and sta.client == "deny_all"
@@ -381,4 +383,5 @@ class TokenPolicy:
             MappingProxyType(cnf) if cnf is not None else None,
             is_client_token(claims, self.rfc9068),
             "permissions" if self.uses_permissions else "scope",
+            self.granted_reason,
         )

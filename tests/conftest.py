@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import pytest
 
@@ -25,6 +27,40 @@ class FrozenClock:
 @pytest.fixture
 def clock() -> FrozenClock:
     return FrozenClock()
+
+
+T = TypeVar("T")
+
+#: A generous bound for a call that should end within about a second: far beyond any
+#: deadline under test, far below what the bug it guards against would take.
+BOUND = 20.0
+
+
+def run_bounded(call: Callable[[], T], bound: float = BOUND) -> T:
+    """``call()`` in a thread joined with ``bound``: its result, or its exception raised
+    here. Fails the test if it has not ended by then (a bounded wait, not a timing)."""
+    outcome: list[tuple[bool, Any]] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:
+            outcome.append((False, exc))
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(bound)
+    assert not worker.is_alive(), f"the call had not ended after {bound} s"
+    [(ok, value)] = outcome
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def bounded() -> Callable[..., Any]:
+    """:func:`run_bounded`, as a fixture."""
+    return run_bounded
 
 
 @pytest.fixture(scope="module")

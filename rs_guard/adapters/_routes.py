@@ -83,7 +83,7 @@ class RouteRequirements:
             for requirement in self.requirements:
                 requirement.check(token)
         except RSGuardError as exc:
-            record_refusal(exc, method=method, url=path, token=token.raw)
+            record_refusal(exc, method=method, url=path, token=token)
             raise
 
     def __iter__(self) -> Iterator[Requirement]:

@@ -198,7 +198,7 @@ class RSGuard(SecurityBase):
         try:
             check.check(token)
         except RSGuardError as exc:
-            record_refusal(exc, method=scope.get("method"), url=scope.get("path"), token=token.raw)
+            record_refusal(exc, method=scope.get("method"), url=scope.get("path"), token=token)
             raise
 
     def _guarded(self, func: Callable[..., Any], requirements: RouteRequirements) -> Guarded:

@@ -232,8 +232,9 @@ def _header_cert(values: Iterable[str], name: str) -> bytes | None:
 def client_cert_from_asgi(scope: Mapping[str, Any], config: GuardConfig) -> bytes | None:
     """The DER client certificate of an ASGI request, or ``None``.
 
-    A trusted proxy's header (when the settings name one and the proxy sent it) wins over
-    the TLS layer, whose peer is then the proxy itself.
+    When the settings name a header and the peer is a trusted proxy, the certificate
+    comes from that header only: the TLS layer's peer is then the proxy itself, whose
+    certificate must never stand in for the client's (RFC 8705 §3).
     """
     name = config.client_cert_header
     if name:
@@ -246,8 +247,8 @@ def client_cert_from_asgi(scope: Mapping[str, Any], config: GuardConfig) -> byte
                 for k, v in scope.get("headers") or ()
                 if bytes(k).lower() == wanted
             ]
-            if values:
-                return _header_cert(values, name)
+            # The TLS layer's certificate is the proxy's own: the header or nothing.
+            return _header_cert(values, name) if values else None
     tls = (scope.get("extensions") or {}).get("tls")
     if isinstance(tls, Mapping):
         chain = tls.get("client_cert_chain")
@@ -264,8 +265,8 @@ def client_cert_from_wsgi(environ: Mapping[str, Any], config: GuardConfig) -> by
         if peer_is_trusted(peer if isinstance(peer, str) else None, config):
             key = "HTTP_" + name.upper().replace("-", "_")
             value = environ.get(key)
-            if isinstance(value, str):
-                return _header_cert([value], name)
+            # The TLS layer's certificate is the proxy's own: the header or nothing.
+            return _header_cert([value], name) if isinstance(value, str) else None
     pem = environ.get("SSL_CLIENT_CERT")
     if isinstance(pem, str) and pem.strip():
         return pem_to_der(pem)

@@ -5,7 +5,9 @@ whose client certificate hashes to that value: base64url(SHA-256(DER)), compared
 constant time. The certificate comes from the request's TLS layer
 (``RequestContext.client_cert``) or, when the settings name ``client_cert_header`` and
 the direct peer is a trusted proxy, from that header (:mod:`rs_guard.binding.certs`),
-which then wins. A malformed header from a trusted proxy is refused, never skipped.
+and then from that header only: the TLS layer's certificate is the proxy's own, so a
+trusted proxy's request without the header has no client certificate. A malformed header
+from a trusted proxy is refused, never skipped.
 
 Which tokens must be bound: ``required: true`` or ``required_for: all_clients``, every
 token; ``required: false``, none (a bound one is still checked, an unbound one passes);
@@ -44,14 +46,18 @@ def presented_cert_digest(ctx: RequestContext, config: GuardConfig) -> bytes | N
             raise InvalidToken(
                 f"the proxy forwarded more than one {name} header", reason="malformed_client_cert"
             )
-        if values:
-            try:
-                return parse_cert_header(name, values[0]).sha256
-            except CertHeaderError as exc:
-                raise InvalidToken(
-                    f"the client certificate forwarded in {name} cannot be read: {exc}",
-                    reason="malformed_client_cert",
-                ) from None
+        if not values:
+            # RFC 8705 §3: the certificate of the client that presents the token. Behind
+            # a trusted proxy the TLS layer's certificate, if any, is the proxy's own:
+            # without the header the client presented none (fail closed).
+            return None
+        try:
+            return parse_cert_header(name, values[0]).sha256
+        except CertHeaderError as exc:
+            raise InvalidToken(
+                f"the client certificate forwarded in {name} cannot be read: {exc}",
+                reason="malformed_client_cert",
+            ) from None
     if ctx.client_cert:
         return hashlib.sha256(ctx.client_cert).digest()
     return None

@@ -13,7 +13,9 @@ is never accepted unchecked (fail closed).
 * :class:`RedisReplayStore` (``replay_store: redis://...``): shared by every worker and
   machine, one ``SET key 1 NX PX ttl`` per proof. Sync (``redis.Redis``) for
   :class:`~rs_guard.Guard`, asyncio (``redis.asyncio.Redis``) for
-  :class:`~rs_guard.AsyncGuard`. If Redis cannot be reached the request is answered 503.
+  :class:`~rs_guard.AsyncGuard`. If Redis cannot be reached, or has not answered within
+  ``timeout`` seconds for the whole exchange (connect, command, the one retry), the
+  request is answered 503.
 
 Both log a refusal episode once when it starts and once when it ends, never per request.
 """
@@ -29,6 +31,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
+from ..deadline import DeadlineRunner
 from ..errors import ReplayStoreUnavailable
 
 __all__ = ["MemoryReplayStore", "RedisReplayStore", "ReplayStore", "make_replay_store"]
@@ -138,9 +141,17 @@ class MemoryReplayStore:
 
 
 class RedisReplayStore:
-    """Proof ids in Redis, shared by every worker: ``SET rs_guard:dpop:<key> 1 NX PX <ttl>``."""
+    """Proof ids in Redis, shared by every worker: ``SET rs_guard:dpop:<key> 1 NX PX <ttl>``.
+
+    ``timeout`` is the deadline of one whole ``remember`` (connect, command and the one
+    retry of a stale pooled connection), for both drivers: asyncio cancels the exchange
+    (``asyncio.wait_for``); threads run it in one of :attr:`workers` daemon threads and
+    stop waiting (:mod:`rs_guard.deadline`). Past it the proof is refused (503).
+    """
 
     prefix = "rs_guard:dpop:"
+    #: Sync exchanges under way at once (the ones left behind by a deadline included).
+    workers = 8
 
     def __init__(self, url: str, *, clock: Clock = time.time, timeout: float = 2.0) -> None:
         try:
@@ -156,6 +167,7 @@ class RedisReplayStore:
         self._async: Any = None
         self._lock = threading.Lock()
         self._episode = _Episode("the DPoP replay store (Redis)")
+        self._runner = DeadlineRunner("rs_guard-redis", self.workers)
 
     def _ttl_ms(self, expires_at: float) -> int:
         return max(1000, math.ceil((expires_at - self.clock()) * 1000))
@@ -209,9 +221,13 @@ class RedisReplayStore:
     def remember(self, key: str, expires_at: float) -> bool:
         import redis
 
+        client, ttl = self._client(), self._ttl_ms(expires_at)
         try:
-            done = self._client().set(self.prefix + key, b"1", nx=True, px=self._ttl_ms(expires_at))
-        except (redis.RedisError, OSError) as exc:
+            # One deadline on the whole exchange (connect, retry, answer).
+            done = self._runner.call(
+                lambda: client.set(self.prefix + key, b"1", nx=True, px=ttl), self.timeout
+            )
+        except (redis.RedisError, OSError) as exc:  # DeadlinePassed is a TimeoutError
             raise self._unavailable(exc) from None
         return self._answered(done)
 
@@ -222,7 +238,7 @@ class RedisReplayStore:
             # One deadline on the whole exchange (connect, retry, answer).
             done = await asyncio.wait_for(
                 self._aclient().set(self.prefix + key, b"1", nx=True, px=self._ttl_ms(expires_at)),
-                timeout=self.timeout * 3,
+                timeout=self.timeout,
             )
         except (redis.RedisError, OSError, asyncio.TimeoutError) as exc:
             raise self._unavailable(exc) from None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email.utils
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -234,7 +235,7 @@ def test_timeout_is_a_clear_error() -> None:
     assert TOKEN not in str(caught.value)
 
 
-def test_real_timeout_against_a_silent_server() -> None:
+def test_real_timeout_against_a_silent_server(bounded: Callable[..., Any]) -> None:
     import socket
 
     listener = socket.socket()
@@ -242,12 +243,12 @@ def test_real_timeout_against_a_silent_server() -> None:
     listener.listen(1)  # accepts the connection, never answers
     try:
         port = listener.getsockname()[1]
-        started = time.monotonic()
         with pytest.raises(ManagementAPIError, match="did not answer in time"):
-            fetch_resource_server(
-                f"http://127.0.0.1:{port}", TOKEN, resource_server_id="x", timeout=0.3
+            bounded(
+                lambda: fetch_resource_server(
+                    f"http://127.0.0.1:{port}", TOKEN, resource_server_id="x", timeout=0.3
+                )
             )
-        assert time.monotonic() - started < 5
     finally:
         listener.close()
 

@@ -181,8 +181,7 @@ def test_scope_only_in_permissions_is_named_in_the_403(verify: Any) -> None:
     error = refuses(all_of("read:orders", "write:orders"), token)
     assert error.description == (
         "the token lacks read:orders write:orders; the token carries read:orders in "
-        "permissions, but this API checks scope (permissions count only with "
-        "enforce_policies on and an *_authz token dialect)"
+        "permissions, but this API checks scope (enforce_policies is off)"
     )
     status, headers, body = render_error(error)
     assert status == 403
@@ -225,3 +224,28 @@ def test_nothing_is_named_when_neither_claim_has_it(verify: Any) -> None:
     token = verify(scopes=["a"], permissions=["b"])
     assert refuses(all_of("c"), token).description == "the token lacks c"
     assert refuses(any_of("c", "d"), token).description == "the token has none of c d"
+
+
+@pytest.mark.parametrize(
+    ("dialect", "enforce", "why"),
+    [
+        ("access_token_authz", False, "enforce_policies is off"),
+        ("access_token", True, "the token_dialect access_token carries no RBAC permissions"),
+        ("access_token", False, "enforce_policies is off"),
+    ],
+)
+def test_the_403_and_inspect_say_the_same_sentence(
+    issuer: TokenIssuer, clock: Any, dialect: str, enforce: bool, why: str
+) -> None:
+    from rs_guard.hints import scope_hints
+
+    issuer.token_dialect = dialect
+    config = issuer.config(token_dialect=dialect, enforce_policies=enforce)
+    guard = Guard(config, transport=issuer.transport(), clock=clock)
+    raw = issuer.mint(scopes=["openid"], permissions=["read:orders", "q9Z"])
+    token = guard.verify(raw)
+    guard.close()
+    sentence = f"the token carries read:orders in permissions, but this API checks scope ({why})"
+    error = refuses(all_of("read:orders", "write:orders"), token)
+    assert error.description == f"the token lacks read:orders write:orders; {sentence}"
+    assert list(scope_hints(["read:orders", "write:orders"], token.claims, config)) == [sentence]

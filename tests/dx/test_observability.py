@@ -53,6 +53,7 @@ def test_one_info_event_per_refusal_with_reason_path_issuer_kid(
     guard: Guard, issuer: TokenIssuer, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG, logger="rs_guard")
+    assert guard.warm() is True  # the kid is named once the guard holds its key
     token = issuer.mint(expires_in=-600)
     with pytest.raises(InvalidToken):
         guard.authenticate(request(token))
@@ -206,7 +207,9 @@ def test_record_refusal_reports_a_route_decision(
 
     seen: list[Outcome] = []
     add_observer(seen.append)
-    token = issuer.mint(scopes=["read"])
+    guard = Guard(issuer.config(), transport=issuer.transport(), clock=issuer.clock)
+    token = guard.verify(issuer.mint(scopes=["read"]))
+    guard.close()
     record_refusal(
         InsufficientScope("the token lacks write", required=["write"]),
         method="POST",
@@ -219,8 +222,12 @@ def test_record_refusal_reports_a_route_decision(
         403,
         "/appointments",
     )
-    assert outcome.kid == issuer.current.kid
+    assert (outcome.issuer, outcome.kid) == (issuer.issuer, issuer.current.kid)
     assert any("insufficient_scope (403)" in r.getMessage() for r in caplog.records)
+    # A raw token string is unverified: its values are stand-ins, never its text.
+    record_refusal(InsufficientScope("x", required=["w"]), token=issuer.mint(scopes=["r"]))
+    assert seen[1].issuer is not None
+    assert seen[1].issuer.startswith("unknown #")
 
 
 @pytest.mark.parametrize(

@@ -327,3 +327,29 @@ async def test_async_guard_checks_certificates(
             await guard.authenticate(request(issuer.mint()))
     finally:
         await guard.aclose()
+
+
+def test_a_trusted_proxys_own_certificate_never_stands_in_for_the_client(
+    make_guard: Any, issuer: TokenIssuer, cert_a: IssuedCert
+) -> None:
+    """RFC 8705 §3: behind a trusted proxy, the TLS layer's certificate is the proxy's
+    (here cert_a, to which the token is bound); without the header the client presented
+    none, and the token is refused."""
+    from rs_guard.binding.certs import client_cert_from_asgi, client_cert_from_wsgi
+
+    guard = make_guard("mtls", client_cert_header="Client-Cert", trusted_proxies=("10.0.0.1",))
+    token = issuer.mint(cnf=cert_a.cnf)
+    ctx = request(token, cert=cert_a.der, peer="10.0.0.1")
+    refused(guard, ctx, "client_cert_missing")
+    config = guard.config
+    scope = {
+        "client": ("10.0.0.1", 5000),
+        "headers": [],
+        "extensions": {"tls": {"client_cert_chain": [cert_a.cert_pem.decode()]}},
+    }
+    assert client_cert_from_asgi(scope, config) is None
+    environ = {"REMOTE_ADDR": "10.0.0.1", "SSL_CLIENT_CERT": cert_a.cert_pem.decode()}
+    assert client_cert_from_wsgi(environ, config) is None
+    # The same TLS certificate from a peer that is not a proxy is the client's own.
+    verified = guard.authenticate(request(token, cert=cert_a.der, peer="10.0.0.2"))
+    assert verified.subject == "auth0|user-1"
