@@ -143,9 +143,13 @@ def contenders(issuer: TokenIssuer) -> dict[str, tuple[Any, Prepare]]:
     return out
 
 
-def run(rounds: int, requests: int) -> None:
-    issuer = TokenIssuer()
-    table = contenders(issuer)
+def measure(
+    rounds: int, requests: int, names: tuple[str, ...] | None = None
+) -> dict[str, list[float]]:
+    """µs per request of each contender (all, or ``names``), one value per round."""
+    table = contenders(TokenIssuer())
+    if names is not None:
+        table = {name: table[name] for name in names}
     for guard, prepare in table.values():  # warm: keys fetched, tokens cached, caches filled
         for ctx in prepare(3):
             guard.authenticate(ctx)
@@ -158,6 +162,11 @@ def run(rounds: int, requests: int) -> None:
             for ctx in batch:
                 authenticate(ctx)
             timings[name].append((time.perf_counter() - start) / requests * 1e6)
+    return timings
+
+
+def run(rounds: int, requests: int) -> None:
+    timings = measure(rounds, requests)
     base = timings["bearer"]
     print(f"{'contender':<22}{'µs/request':>12}{'added µs':>10}   (median of {rounds} rounds)")
     for name, values in timings.items():

@@ -1,381 +1,257 @@
-"""Requests per second through a real HTTP server, rs_guard against the same app unprotected.
+"""The ASGI rows of ``benchmarks/http_all.py``: one FastAPI app, one variant per server.
 
-Starts uvicorn (httptools, one worker) on 127.0.0.1 with a small Starlette app and loads it
-with ``wrk`` (Debian package ``wrk``; ``scripts/setup --system`` installs it). Rows:
+uvicorn imports :func:`make_app` (``benchmarks.http_load:make_app --factory``); the
+variant comes from ``RS_GUARD_BENCH_APP`` and the settings from the ``RS_GUARD_*``
+variables (a :class:`~rs_guard.testing.JWKSServer` on loopback serves the keys). Every
+variant answers ``GET /hello`` with the same ``PlainTextResponse("hello")``, so a row
+differs from ``unprotected`` only by its authentication:
 
-* ``unprotected``: ``GET /hello`` with no middleware (the baseline, ratio 1.00), sent the
-  same ``Authorization`` header as the next row so that only rs_guard differs;
-* ``pass-through mw``: the same route behind a middleware that does nothing (what any
-  middleware layer costs in Starlette's stack);
-* ``1 token``: the same route behind :class:`RSGuardMiddleware`, one valid token repeated;
-* ``1000 tokens``: 1,000 distinct valid tokens in rotation;
-* the last two again with the verified-token cache off (``RS_GUARD_TOKEN_CACHE=0``);
-* ``thin jwt.decode``: the issue's reference point, a thin pure-ASGI middleware calling
-  PyJWT's ``jwt.decode`` on every request (no cache): compare the uncached rows with it.
-
-The keys come from a real :class:`~rs_guard.testing.JWKSServer` on loopback. The machine is
-shared and noisy, so every round runs every row back to back and the table shows the
-median over rounds; the ratio is to the unprotected row of the same round. Beside req/s
-and wrk's latency percentiles, each row shows the server's CPU time per request (all its
-processes, from ``/proc``) and the ratio of those to the baseline's: what one quiet core
-would give, and steadier than req/s when other work shares the machine. Run::
-
-    python benchmarks/http_load.py [--duration 5] [--rounds 3] [--connections 32] [--only asgi]
-
-Other servers are more :class:`Target` entries in :func:`targets`, each with its own
-``group`` for ``--only`` (the ratio is to that group's unprotected row): the Flask rows of
-``benchmarks/http_flask.py`` (gunicorn, group ``wsgi``) join the table when Flask is installed.
+* ``unprotected``: the plain route (the baseline);
+* ``noop_dep``: ``Security(nothing, scopes=[...])`` with a dependency that takes no
+  parameter and checks nothing: the floor of the FastAPI ``Security`` idiom;
+* ``noop_dep_params``: the same dependency with ``RSGuard.__call__``'s parameters
+  (``HTTPConnection``, ``SecurityScopes``): what FastAPI charges for filling them;
+* ``thin_cache``: a pure-ASGI middleware, dict token cache (exp re-checked on a hit,
+  :class:`~benchmarks.references.StrictVerifier` on a miss), scope check;
+* ``thin_strict``: the same middleware verifying every request, no cache;
+* ``thin_pyjwt``: the same middleware calling PyJWT's ``jwt.decode`` every request;
+* ``mw_requires``: :class:`rs_guard.adapters.asgi.RSGuardMiddleware` and Starlette's own
+  ``requires(scope)`` on the endpoint;
+* ``idiom``: the README's FastAPI idiom, ``auth.install(app)`` and
+  ``Security(auth, scopes=[...])`` (``RS_GUARD_TOKEN_CACHE=0`` turns its cache off).
 """
 
-from __future__ import annotations
-
 import os
-import sys
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Annotated, Any
 
-# Run as a script, this file's folder heads sys.path: keep only the project root (added
-# below) so that no sibling module can shadow a standard-library one.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+from benchmarks.references import (
+    PyJWTVerifier,
+    Refused,
+    StrictVerifier,
+    fetch_jwks,
+    rsa_keys,
+)
+from benchmarks.runner import PATH, SCOPE, Target, uvicorn_command
 
-import argparse  # noqa: E402
-import re  # noqa: E402
-import shutil  # noqa: E402
-import socket  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections.abc import Callable, Iterator  # noqa: E402
-from contextlib import ExitStack, contextmanager, suppress  # noqa: E402
-from dataclasses import dataclass, field  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-PATH = "/hello"
-SCOPE = "read:hello"
-
-
-# -- the app under test (imported by uvicorn: ``benchmarks.http_load:make_app``) ---------
+VARIANTS = (
+    "unprotected",
+    "noop_dep",
+    "noop_dep_params",
+    "thin_cache",
+    "thin_strict",
+    "thin_pyjwt",
+    "mw_requires",
+    "idiom",
+)
 
 
 def make_app() -> Any:
-    """The benchmark app; ``RS_GUARD_BENCH_PROTECT=1`` puts rs_guard in front of it."""
-    from starlette.applications import Starlette
-    from starlette.middleware import Middleware
-    from starlette.requests import Request
+    """The benchmark app of the variant named by ``RS_GUARD_BENCH_APP``."""
+    from fastapi import FastAPI, Security
+    from fastapi.security import SecurityScopes
+    from starlette.requests import HTTPConnection, Request
     from starlette.responses import PlainTextResponse
-    from starlette.routing import Route
 
-    async def hello(request: Request) -> PlainTextResponse:
-        return PlainTextResponse("hello")
+    variant = os.environ.get("RS_GUARD_BENCH_APP", "unprotected")
+    if variant not in VARIANTS:
+        raise SystemExit(f"unknown RS_GUARD_BENCH_APP {variant!r}")
+    app = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
 
-    middleware = []
-    if os.environ.get("RS_GUARD_BENCH_PROTECT") == "noop":
-        middleware.append(Middleware(PassThroughMiddleware))
-    elif os.environ.get("RS_GUARD_BENCH_PROTECT") == "pyjwt":
-        middleware.append(Middleware(ThinPyJWTMiddleware))
-    elif os.environ.get("RS_GUARD_BENCH_PROTECT") == "1":
+    if variant == "noop_dep":
+
+        async def nothing() -> None:
+            return None
+
+        @app.get(PATH)
+        async def hello_noop(_: Annotated[None, Security(nothing, scopes=[SCOPE])]) -> Any:
+            return PlainTextResponse("hello")
+
+    elif variant == "noop_dep_params":
+
+        async def nothing_with(connection: HTTPConnection, security_scopes: SecurityScopes) -> None:
+            return None
+
+        @app.get(PATH)
+        async def hello_params(_: Annotated[None, Security(nothing_with, scopes=[SCOPE])]) -> Any:
+            return PlainTextResponse("hello")
+
+    elif variant == "mw_requires":
+        from starlette.authentication import requires
+
         from rs_guard.adapters.asgi import RSGuardMiddleware
         from rs_guard.loaders import load_config
 
-        middleware.append(Middleware(RSGuardMiddleware, config=load_config()))
-    return Starlette(routes=[Route(PATH, hello)], middleware=middleware)
+        app.add_middleware(RSGuardMiddleware, config=load_config())
+
+        @app.get(PATH)
+        @requires(SCOPE)
+        async def hello_requires(request: Request) -> Any:
+            return PlainTextResponse("hello")
+
+    elif variant == "idiom":
+        from rs_guard import AccessToken, load_config
+        from rs_guard.adapters.fastapi import RSGuard
+
+        auth = RSGuard(load_config())
+        auth.install(app)
+        Reader = Annotated[AccessToken, Security(auth, scopes=[SCOPE])]
+
+        @app.get(PATH)
+        async def hello_idiom(token: Reader) -> Any:
+            return PlainTextResponse("hello")
+
+    else:
+
+        @app.get(PATH)
+        async def hello() -> Any:
+            return PlainTextResponse("hello")
+
+        if variant.startswith("thin_"):
+            app.add_middleware(ThinMiddleware, kind=variant.removeprefix("thin_"))
+    return app
 
 
-class PassThroughMiddleware:
-    """A pure ASGI middleware that does nothing: what any middleware layer costs."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
+async def _refuse(send: Send, status: int) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": []})
+    await send({"type": "http.response.body", "body": b""})
 
 
-class ThinPyJWTMiddleware:
-    """The issue's reference point: a thin pure-ASGI middleware calling ``jwt.decode``.
+class ThinMiddleware:
+    """The references: a pure-ASGI middleware, the token from ``Authorization: Bearer``.
 
-    Key fetched once at start (PyJWKClient), no cache, no RFC 6750 detail: the least a
-    middleware can do. rs_guard's uncached rows are compared with this row.
+    ``kind``: ``cache`` (dict of verified tokens, ``exp``/``nbf`` re-checked on every hit,
+    the strict verifier on a miss), ``strict`` (the strict verifier every request) or
+    ``pyjwt`` (``jwt.decode`` every request). The scope is checked; the claims go to
+    ``scope["claims"]``. No RFC 6750 details: the least a middleware can do.
     """
 
-    def __init__(self, app: Any) -> None:
-        import jwt
-
+    def __init__(self, app: ASGIApp, kind: str) -> None:
         self.app = app
-        self.jwt = jwt
-        self.issuer = os.environ["RS_GUARD_ISSUER"]
-        self.audience = os.environ["RS_GUARD_AUDIENCE"]
-        self.client = jwt.PyJWKClient(os.environ["RS_GUARD_JWKS_URI"])
+        issuer = os.environ["RS_GUARD_ISSUER"]
+        audience = os.environ["RS_GUARD_AUDIENCE"]
+        keys = rsa_keys(fetch_jwks(os.environ["RS_GUARD_JWKS_URI"]))
+        self.verify: Callable[[str], dict[str, Any]]
+        if kind == "pyjwt":
+            self.verify = PyJWTVerifier(next(iter(keys.values())), issuer, audience).verify
+        else:
+            self.verify = StrictVerifier(keys, issuer, audience).verify
+        self.cached = kind == "cache"
+        self.cache: dict[str, tuple[dict[str, Any], float, float, frozenset[str]]] = {}
 
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            header = dict(scope["headers"]).get(b"authorization", b"").decode()
-            token = header.removeprefix("Bearer ")
-            try:
-                key = self.client.get_signing_key_from_jwt(token).key
-                self.jwt.decode(
-                    token, key, algorithms=["RS256"], audience=self.audience, issuer=self.issuer
-                )
-            except self.jwt.PyJWTError:
-                await send({"type": "http.response.start", "status": 401, "headers": []})
-                await send({"type": "http.response.body", "body": b""})
-                return
+    def _claims(self, token: str) -> tuple[dict[str, Any], frozenset[str]] | None:
+        now = time.time()
+        if self.cached:
+            entry = self.cache.get(token)
+            if entry is not None and entry[1] <= now < entry[2]:
+                return entry[0], entry[3]
+        try:
+            claims = self.verify(token)
+        except Refused:
+            return None
+        scope_claim = claims.get("scope")
+        scopes = frozenset(scope_claim.split()) if isinstance(scope_claim, str) else frozenset()
+        if self.cached:
+            if len(self.cache) >= 4096:
+                self.cache.clear()
+            nbf = claims.get("nbf")
+            start = float(nbf) if isinstance(nbf, (int, float)) else float("-inf")
+            self.cache[token] = (claims, start, float(claims["exp"]), scopes)
+        return claims, scopes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        header = b""
+        for name, value in scope["headers"]:
+            if name == b"authorization":
+                header = value
+                break
+        if not header.startswith(b"Bearer "):
+            await _refuse(send, 401)
+            return
+        found = self._claims(header[7:].decode("ascii", "replace"))
+        if found is None:
+            await _refuse(send, 401)
+            return
+        if SCOPE not in found[1]:
+            await _refuse(send, 403)
+            return
+        scope["claims"] = found[0]
         await self.app(scope, receive, send)
 
 
-# -- servers ------------------------------------------------------------------------
+def targets(rs_env: dict[str, str], *, diagnostic: bool = False) -> list[Target]:
+    """The ASGI rows (group ``asgi``), in table order."""
 
+    def row(
+        name: str, app: str, about: str, aim: tuple[str, float] | None = None, **env: str
+    ) -> Target:
+        return Target(
+            name,
+            "asgi",
+            uvicorn_command,
+            {**rs_env, "RS_GUARD_BENCH_APP": app, **env},
+            baseline=app == "unprotected",
+            protects=app.startswith(("thin_", "mw_", "idiom")),
+            aim=aim,
+            about=about,
+        )
 
-@dataclass
-class Target:
-    """One row of the table: a server command, its environment, and the tokens to send."""
-
-    name: str
-    group: str
-    command: Callable[[int], list[str]]  # port -> argv
-    env: dict[str, str] = field(default_factory=dict)
-    #: Distinct valid tokens the row rotates through. 0 marks the group's unprotected
-    #: baseline, which is sent one token as well (it ignores it): every row sends the
-    #: same requests, so the ratio measures rs_guard and not the bytes of the header.
-    tokens: int = 0
-
-
-def uvicorn_command(port: int) -> list[str]:
-    # --host/--port, not --fd: uvicorn treats an inherited fd as a Unix socket and then
-    # leaves Nagle on, which costs every response the 40 ms delayed-ACK wait.
-    return [
-        sys.executable, "-m", "uvicorn", "benchmarks.http_load:make_app", "--factory",
-        "--host", "127.0.0.1", "--port", str(port), "--http", "httptools", "--workers", "1",
-        "--no-access-log", "--log-level", "warning",
-    ]  # fmt: skip
-
-
-def targets(rs_env: dict[str, str]) -> list[Target]:
-    protect = {**rs_env, "RS_GUARD_BENCH_PROTECT": "1"}
-    no_cache = {**protect, "RS_GUARD_TOKEN_CACHE": "0"}
+    unprotected = "FastAPI unprotected"
+    noop = "FastAPI no-op Security dependency"
     rows = [
-        Target("asgi unprotected", "asgi", uvicorn_command),
-        Target(
-            "asgi pass-through mw",
-            "asgi",
-            uvicorn_command,
-            {**rs_env, "RS_GUARD_BENCH_PROTECT": "noop"},
-            tokens=1,
+        row(unprotected, "unprotected", "the plain route, no authentication (the baseline)"),
+        row(noop, "noop_dep", "Security(nothing, scopes=[...]): the idiom's own floor"),
+    ]
+    if diagnostic:
+        rows.append(
+            row(
+                "no-op dependency with (HTTPConnection, SecurityScopes)",
+                "noop_dep_params",
+                "the floor with RSGuard.__call__'s parameters",
+            )
+        )
+    rows += [
+        row("thin middleware, dict cache (reference)", "thin_cache", "pure ASGI, dict cache"),
+        row(
+            "thin middleware, hand-rolled strict verifier (reference)",
+            "thin_strict",
+            "pure ASGI, RS256 + claims on cryptography, every request",
         ),
-        Target("asgi 1 token", "asgi", uvicorn_command, protect, tokens=1),
-        Target("asgi 1000 tokens", "asgi", uvicorn_command, protect, tokens=1000),
-        Target("asgi no cache, 1 token", "asgi", uvicorn_command, no_cache, tokens=1),
-        Target("asgi no cache, 1000 tokens", "asgi", uvicorn_command, no_cache, tokens=1000),
-        Target(
-            "asgi thin jwt.decode, 1 token",
-            "asgi",
-            uvicorn_command,
-            {**rs_env, "RS_GUARD_BENCH_PROTECT": "pyjwt"},
-            tokens=1,
+        row("thin middleware, PyJWT jwt.decode", "thin_pyjwt", "pure ASGI, jwt.decode"),
+        row(
+            "rs_guard middleware + Starlette requires, cache on",
+            "mw_requires",
+            "RSGuardMiddleware, starlette.authentication.requires",
+            aim=(unprotected, 0.95),
+        ),
+        row(
+            "rs_guard README idiom, cache on",
+            "idiom",
+            "auth.install(app) + Security(auth, scopes=[...])",
+            aim=(noop, 0.90),
+        ),
+        row(
+            "rs_guard README idiom, cache off",
+            "idiom",
+            "the same, RS_GUARD_TOKEN_CACHE=0",
+            aim=(unprotected, 0.55),
+            RS_GUARD_TOKEN_CACHE="0",
         ),
     ]
-    try:  # the Flask/gunicorn rows (group "wsgi"), when Flask is installed
-        from benchmarks.http_flask import targets as wsgi_targets
-    except ImportError:
-        return rows
-    return rows + list(wsgi_targets(rs_env))
-
-
-#: The process of the server listening on each port (for its CPU time).
-SERVER_PIDS: dict[int, int] = {}
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and all its descendants (Linux ``/proc``)."""
-    ticks = os.sysconf("SC_CLK_TCK")
-    total = 0
-    stack = [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            stat = Path(f"/proc/{current}/stat").read_text()
-            tasks = list(Path(f"/proc/{current}/task").iterdir())
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()  # fields[0] is the state (field 3)
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15)
-        for task in tasks:
-            with suppress(OSError):
-                stack.extend(int(c) for c in (task / "children").read_text().split())
-    return total / ticks
-
-
-@contextmanager
-def serve(target: Target) -> Iterator[int]:
-    """Start the target's server on a loopback port chosen by the OS; yield the port."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, **target.env, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(target.command(port), env=env, cwd=ROOT)
-    try:
-        wait_ready(port, proc)
-        SERVER_PIDS[port] = proc.pid
-        yield port
-    finally:
-        SERVER_PIDS.pop(port, None)
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def wait_ready(port: int, proc: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(
-                    f"GET {PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
-                )
-                if conn.recv(64).startswith(b"HTTP/1.1"):
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("server did not start")
-
-
-# -- load -----------------------------------------------------------------------------
-
-LUA = """
-local reqs = {}
-local i = 0
-for line in io.lines("%(tokens)s") do
-  local headers = {}
-  if line ~= "" then headers["Authorization"] = "Bearer " .. line end
-  reqs[#reqs + 1] = wrk.format("GET", "%(path)s", headers)
-end
-request = function()
-  i = i %% #reqs + 1
-  return reqs[i]
-end
-"""
-
-
-@dataclass
-class Result:
-    rps: float
-    p50_ms: float
-    p99_ms: float
-    non_2xx: int
-    #: Server CPU time per request (all its processes), NaN when unknown. On a shared,
-    #: noisy machine this is steadier than req/s: a dedicated core serves 1e6/cpu_us.
-    cpu_us: float = float("nan")
-
-
-def _ms(text: str) -> float:
-    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(number) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def run_wrk(port: int, script: Path, duration: int, connections: int) -> Result:
-    pid = SERVER_PIDS.get(port)
-    cpu_before = cpu_seconds(pid) if pid else 0.0
-    out = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency", "-s", str(script),
-         f"http://127.0.0.1:{port}{PATH}"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p50 = _ms(re.search(r"\s50%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"\s99%\s+(\S+)", out).group(1))  # type: ignore[union-attr]
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    count = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    cpu = (cpu_seconds(pid) - cpu_before) * 1e6 / count if pid and count else float("nan")
-    return Result(rps, p50, p99, int(bad.group(1)) if bad else 0, cpu)
-
-
-def write_script(directory: Path, name: str, tokens: list[str]) -> Path:
-    token_file = directory / f"{name}.tokens"
-    token_file.write_text("\n".join(tokens) + "\n" if tokens else "\n")
-    script = directory / f"{name}.lua"
-    script.write_text(LUA % {"tokens": token_file, "path": PATH})
-    return script
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
-    parser.add_argument("--duration", type=int, default=5, help="seconds per row and round")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--connections", type=int, default=32)
-    parser.add_argument("--only", help="run only the rows of this group (asgi, wsgi, ...)")
-    args = parser.parse_args(argv)
-    if shutil.which("wrk") is None:
-        print("wrk is not installed (Debian: apt-get install wrk, or scripts/setup --system)")
-        return 2
-
-    from rs_guard.testing import JWKSServer, TokenIssuer
-
-    issuer = TokenIssuer()
-    tokens = [issuer.mint(scopes=[SCOPE], subject=f"auth0|user-{i}") for i in range(1000)]
-    with ExitStack() as stack, tempfile.TemporaryDirectory() as tmp:
-        jwks = stack.enter_context(JWKSServer(issuer.jwks))
-        rs_env = {
-            "RS_GUARD_ISSUER": issuer.issuer,
-            "RS_GUARD_AUDIENCE": issuer.audience,
-            "RS_GUARD_JWKS_URI": jwks.jwks_uri,
-        }
-        rows = [t for t in targets(rs_env) if args.only in (None, t.group)]
-        scripts = {
-            t.name: write_script(Path(tmp), f"row{i}", tokens[: max(t.tokens, 1)])
-            for i, t in enumerate(rows)
-        }
-        ports = {t.name: stack.enter_context(serve(t)) for t in rows}
-        for t in rows:  # warm-up: first key fetch, imports, caches
-            run_wrk(ports[t.name], scripts[t.name], 1, args.connections)
-        results: dict[str, list[Result]] = {t.name: [] for t in rows}
-        ratios: dict[str, list[float]] = {t.name: [] for t in rows}
-        cpu_ratios: dict[str, list[float]] = {t.name: [] for t in rows}
-        for _ in range(args.rounds):
-            baseline: dict[str, Result] = {}
-            for t in rows:
-                result = run_wrk(ports[t.name], scripts[t.name], args.duration, args.connections)
-                results[t.name].append(result)
-                if t.tokens == 0:
-                    baseline[t.group] = result
-                if t.group in baseline:
-                    ratios[t.name].append(result.rps / baseline[t.group].rps)
-                    cpu_ratios[t.name].append(baseline[t.group].cpu_us / result.cpu_us)
-    print(
-        f"uvicorn --http httptools --workers 1; wrk -t1 -c{args.connections}, "
-        f"{args.duration:g} s x {args.rounds} rounds, medians"
-    )
-    print(
-        f"{'row':<28} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'ratio':>6} "
-        f"{'cpu us/req':>10} {'cpu ratio':>9} {'non-2xx':>7}"
-    )
-    for t in rows:
-        rs = results[t.name]
-
-        def med(values: list[float]) -> float:
-            return statistics.median(values) if values else float("nan")
-
-        print(
-            f"{t.name:<28} {med([r.rps for r in rs]):>7.0f} {med([r.p50_ms for r in rs]):>7.2f} "
-            f"{med([r.p99_ms for r in rs]):>7.2f} {med(ratios[t.name]):>6.2f} "
-            f"{med([r.cpu_us for r in rs]):>10.1f} {med(cpu_ratios[t.name]):>9.2f} "
-            f"{sum(r.non_2xx for r in rs):>7}"
-        )
-    print(
-        "ratio: req/s against the group's unprotected row, same round; cpu ratio: server CPU "
-        "per request of the unprotected row over this row's (what a quiet core would give)"
-    )
-    return 0
+    return rows
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from benchmarks.http_all import main
+
+    raise SystemExit(main(["--only", "asgi"]))
