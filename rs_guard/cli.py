@@ -13,7 +13,7 @@ import os
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import httpx
 
@@ -21,6 +21,9 @@ from . import __version__
 from ._jose import JOSEError
 from .errors import ConfigError
 from .loaders import load_config
+
+if TYPE_CHECKING:
+    from .requirements import Requirement
 
 __all__ = ["main"]
 
@@ -95,6 +98,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SCOPE",
         help="a scope the route requires (repeat it, or separate scopes with spaces); "
         "the verdict then includes the route's check",
+    )
+    inspect.add_argument(
+        "--acr-values",
+        action="append",
+        default=[],
+        metavar="ACR",
+        help="an acr value the route accepts (step-up, RFC 9470; repeat it, or separate "
+        "values with spaces): the acr check",
+    )
+    inspect.add_argument(
+        "--max-age",
+        type=int,
+        metavar="SECONDS",
+        help="how recent the user's authentication must be (RFC 9470): the auth_time check, "
+        "with the configured leeway",
+    )
+    inspect.add_argument(
+        "--authorization-details",
+        metavar="JSON",
+        help='the authorization_details the route requires (RFC 9396): {"type": ...} or a '
+        "list of them",
     )
     _settings_arguments(inspect)
 
@@ -201,7 +225,14 @@ def _inspect(
             )
         return EXIT_OK
     scopes = [name for value in args.scope for name in value.split(" ") if name]
-    explanation = explain(token, config, clock=clock, transport=transport, required_scopes=scopes)
+    try:
+        route = _route(args)
+    except ValueError as exc:
+        err.write(f"rs-guard inspect: {exc}\n")
+        return EXIT_USAGE
+    explanation = explain(
+        token, config, clock=clock, transport=transport, required_scopes=scopes, route=route
+    )
     if args.json:
         _print_json(explanation.to_dict(), out)
     else:
@@ -223,7 +254,11 @@ def _inspect(
         for hint in explanation.hints:
             out.write(f"hint: {hint}\n")
         if explanation.accepted:
-            checked = "and the route's scopes" if scopes else "route scopes: give --scope"
+            checked = (
+                "and the route's requirements"
+                if route
+                else ("and the route's scopes" if scopes else "route scopes: give --scope")
+            )
             out.write(f"verdict: ACCEPTED (signature and claims; {checked})\n")
         else:
             error = explanation.error
@@ -234,6 +269,26 @@ def _inspect(
                 f"{error.description}\n"
             )
     return EXIT_OK if explanation.accepted else EXIT_FAILED
+
+
+def _route(args: argparse.Namespace) -> tuple[Requirement, ...]:
+    """The route's step-up and RAR requirements, built as the route decorators build them
+    (:func:`rs_guard.route_checks.route_checks`); ``ValueError`` when malformed."""
+    from .route_checks import route_checks
+
+    acr_values = [value for given in args.acr_values for value in given.split(" ") if value]
+    details: Any = None
+    if args.authorization_details is not None:
+        try:
+            details = json.loads(args.authorization_details)
+        except ValueError as exc:
+            raise ValueError(f"--authorization-details is not JSON: {exc}") from None
+    try:
+        return route_checks(
+            acr_values=acr_values or None, max_age=args.max_age, authorization_details=details
+        )
+    except (TypeError, ValueError) as exc:
+        raise ValueError(str(exc)) from None
 
 
 def _print_decoded(

@@ -290,19 +290,24 @@ class GuardConfig:
     replay_store: str = "memory"
     dpop: DPoPOptions = field(default_factory=DPoPOptions)
     jwks: JWKSOptions = field(default_factory=JWKSOptions)
-    #: Serve RFC 9728 protected-resource metadata (reserved; read and checked only).
-    resource_metadata: bool = False
     #: ``realm`` of the bare challenge.
     realm: str = "api"
     #: Management API metadata, kept for diagnostics.
     name: str | None = None
     resource_server_id: str | None = None
+    #: Serve RFC 9728 protected-resource metadata and name it in every challenge
+    #: (:mod:`rs_guard.metadata`); the identifier must then be an ``https`` URL.
+    resource_metadata: bool = False
+    #: ``authorization_details`` types the API accepts (RFC 9396), from the Management
+    #: API; ``None`` when unknown (then routes' types are not checked at start-up).
+    authorization_details: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self._check_identity()
         self._check_algorithm()
         self._check_tokens()
         self._check_transport()
+        self._check_resource()
         for warning in self.warnings():
             logger.warning("rs_guard settings: %s", warning)
 
@@ -404,6 +409,23 @@ class GuardConfig:
             ("redis://", "rediss://", "unix://")
         ):
             raise ConfigError("replay_store", "must be 'memory' or a redis:// URL")
+
+    def _check_resource(self) -> None:
+        """With ``resource_metadata``, the identifier is the resource identifier of RFC 9728
+        §1.2: an ``https`` URL (``http`` only on a loopback host), no query, no fragment;
+        the document's URL (§3.1) and the challenges' ``resource_metadata`` (§5.1) are
+        built from it."""
+        if not self.resource_metadata:
+            return
+        url = self.audience
+        why = "with resource_metadata on, the identifier is the resource's URL (RFC 9728 §1.2)"
+        try:
+            check_url("audience", url)
+        except ConfigError as exc:
+            detail = str(exc).removeprefix("audience: ")
+            raise ConfigError("audience", f"{detail}; {why}") from None
+        if "?" in url or "#" in url:
+            raise ConfigError("audience", f"must have no query or fragment: {url!r}; {why}")
 
     def warnings(self) -> list[str]:
         """Settings that are valid but probably not what was meant (logged when built)."""

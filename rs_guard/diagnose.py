@@ -9,6 +9,12 @@ actual values and recognises the usual mix-ups: an opaque token requested withou
 ``audience``, an ID token sent as an access token, a scope found in ``permissions`` while
 the API checks ``scope`` (or the other way round).
 
+Given a route's requirements (the objects the route decorators build: scopes, step-up
+(RFC 9470), ``authorization_details`` (RFC 9396)), the verdict is the route's: they run
+in order on the verified token with the guard's clock and leeway, as the adapters run
+them, and each is listed as a named check (``scopes``, ``acr``, ``auth_time``,
+``authorization_details``).
+
 The token goes nowhere: only the configured key URL (or issuer metadata, with discovery)
 is fetched, and the token is not part of that request.
 """
@@ -20,7 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 
@@ -30,7 +36,9 @@ from .config import GuardConfig
 from .errors import InvalidToken, RSGuardError
 from .guard import Guard
 from .keys import VerificationKey, hmac_key
-from .requirements import all_of
+from .rar import DetailsRequirement
+from .requirements import Requirement, Timing, all_of
+from .stepup import StepUpRequirement, step_up
 from .token import AccessToken
 from .verify import TokenPolicy, UnverifiedToken, parse_token
 
@@ -158,19 +166,26 @@ def explain(
     transport: httpx.BaseTransport | None = None,
     guard: Guard | None = None,
     required_scopes: Iterable[str] = (),
+    route: Iterable[Requirement] = (),
 ) -> Explanation:
     """Every check of ``token`` under ``config``, and the guard's verdict. Never raises
     for a bad token; fetches only the configured keys.
 
-    ``required_scopes``: what a route requires (all of them, as ``all_of``); the verdict
-    then includes the route check, and a scope found in the other claim is pointed out.
+    ``required_scopes``: scopes a route requires (all of them, as ``all_of``), and
+    ``route``: its other requirements (``rs_guard.route_checks.route_checks``); the
+    verdict then includes the route's checks, and a scope found in the other claim is
+    pointed out.
     """
     now = clock()
     token = token.strip()
     owns_guard = guard is None
     guard = guard or Guard(config, clock=clock, transport=transport)
+    scopes = tuple(required_scopes)
+    checks = ((all_of(*scopes),) if scopes else ()) + tuple(route)
     try:
-        return _explain(token, config, guard, now, tuple(required_scopes))
+        return _explain(
+            token, config, guard, now, _Route(scopes, checks, Timing(clock, config.leeway))
+        )
     finally:
         if owns_guard:
             guard.close()
@@ -186,10 +201,19 @@ def _decrypted(token: str, config: GuardConfig) -> str:
     )
 
 
+class _Route(NamedTuple):
+    """A route's requirements, as :func:`explain` checks them."""
+
+    scopes: tuple[str, ...]
+    #: In the order the route checks them (scopes first).
+    checks: tuple[Requirement, ...]
+    timing: Timing
+
+
 def _verdict(
-    token: str, guard: Guard, now: float, scopes: tuple[str, ...], result: Explanation
+    token: str, guard: Guard, now: float, route: _Route, result: Explanation
 ) -> AccessToken | None:
-    """The guard's own decision (and the route's, given scopes) into ``result``."""
+    """The guard's own decision (and the route's: its first failed check) into ``result``."""
     try:
         verified = guard.verify(token)
         if isinstance(guard.binding, UnboundOnly):
@@ -198,21 +222,22 @@ def _verdict(
         result.error = exc
         return None
     result.accepted = True
-    if scopes:
-        try:
-            all_of(*scopes)(verified)
-        except RSGuardError as exc:
-            result.accepted, result.error = False, exc
+    try:
+        for requirement in route.checks:
+            requirement.check_at(verified, route.timing)
+    except RSGuardError as exc:
+        result.accepted, result.error = False, exc
     return verified
 
 
 def _explain(
-    token: str, config: GuardConfig, guard: Guard, now: float, scopes: tuple[str, ...]
+    token: str, config: GuardConfig, guard: Guard, now: float, route: _Route
 ) -> Explanation:
     from .hints import id_token_hint, issuer_hint, opaque_token_hint, scope_hints
 
+    scopes = route.scopes
     result = Explanation(None, None, now=now)
-    verified = _verdict(token, guard, now, scopes, result)
+    verified = _verdict(token, guard, now, route, result)
     policy = guard.policy
     checks: list[Check] = [_run_step("size", lambda: policy.check_size(token))]
     opaque = opaque_token_hint(token, config.audience)
@@ -245,8 +270,7 @@ def _explain(
         checks.append(_with_values(check, policy, header, claims))
     checks += _signature(guard, config, jws, token, header, claims, "alg" in failed)
     checks.append(_binding(guard, claims, result.error))
-    if scopes:
-        checks.append(_scope_check(scopes, verified, result.error))
+    checks += _route_checks(route, verified)
     result.checks = checks
     result.hints += [
         hint
@@ -358,14 +382,37 @@ def _binding(guard: Guard, claims: Mapping[str, Any], error: RSGuardError | None
     return Check("binding", "skip", "checked per request (needs the DPoP proof or the certificate)")
 
 
-def _scope_check(
-    scopes: tuple[str, ...], verified: AccessToken | None, error: RSGuardError | None
-) -> Check:
-    if verified is None:
-        return Check("scopes", "skip", "not checked: the token is refused")
-    if error is not None and error.status_code == 403:
-        return Check("scopes", "fail", error.description, error.reason)
-    return Check("scopes", "pass", f"{' '.join(scopes)} granted")
+def _named(requirement: Requirement) -> list[tuple[str, Requirement]]:
+    """The named checks one route requirement is listed as (step-up: ``acr`` and
+    ``auth_time`` apart, so that each is judged on its own)."""
+    if isinstance(requirement, StepUpRequirement):
+        parts: list[tuple[str, Requirement]] = []
+        if requirement.acr_values:
+            parts.append(("acr", step_up(requirement.acr_values)))
+        if requirement.max_age is not None:
+            parts.append(("auth_time", step_up(max_age=requirement.max_age)))
+        return parts
+    if isinstance(requirement, DetailsRequirement):
+        return [("authorization_details", requirement)]
+    return [("scopes" if requirement.scopes else "route", requirement)]
+
+
+def _route_checks(route: _Route, verified: AccessToken | None) -> list[Check]:
+    """Each of the route's checks on its own: every failure is listed (the verdict is the
+    first, as the route answers)."""
+    out: list[Check] = []
+    for name, requirement in (part for r in route.checks for part in _named(r)):
+        if verified is None:
+            out.append(Check(name, "skip", "not checked: the token is refused"))
+            continue
+        try:
+            requirement.check_at(verified, route.timing)
+        except RSGuardError as exc:
+            out.append(Check(name, "fail", exc.description, exc.reason))
+        else:
+            granted = f"{' '.join(requirement.scopes)} granted" if requirement.scopes else ""
+            out.append(Check(name, "pass", granted or requirement.description))
+    return out
 
 
 def _agree(result: Explanation) -> Explanation:

@@ -12,6 +12,9 @@ words for the client and never contains the token::
     │   └── InvalidDPoPProof      401 invalid_dpop_proof (RFC 9449 §7.1)
     │       └── UseDPoPNonce      401 use_dpop_nonce (RFC 9449 §9)
     ├── InsufficientScope         403 insufficient_scope, scope="..."
+    ├── InsufficientUserAuthentication
+    │                             401 insufficient_user_authentication, acr_values="...",
+    │                                 max_age="..." (RFC 9470 §3: step-up)
     └── ServiceUnavailable        503, Retry-After, no challenge: a server fault
         ├── KeysUnavailable           the keys cannot be had (issuer down, nothing cached)
         └── ReplayStoreUnavailable    DPoP proof ids cannot be remembered (store full or down)
@@ -32,6 +35,7 @@ __all__ = [
     "Challenge",
     "ConfigError",
     "InsufficientScope",
+    "InsufficientUserAuthentication",
     "InvalidDPoPProof",
     "InvalidRequest",
     "InvalidToken",
@@ -62,6 +66,8 @@ class RSGuardError(Exception):
     #: The scheme the client used (``Bearer`` or ``DPoP``), set by the guard when known,
     #: so that the challenge carrying the error is the one the client tried.
     scheme: str | None = None
+    #: More auth-params for the challenge that carries the error (RFC 9470 §3: step-up).
+    challenge_params: tuple[tuple[str, str], ...] = ()
 
     def __init__(self, description: str, *, reason: str | None = None) -> None:
         super().__init__(description)
@@ -133,6 +139,38 @@ class InsufficientScope(RSGuardError):
         self.required = tuple(required)
 
 
+class InsufficientUserAuthentication(RSGuardError):
+    """The user's authentication behind the token does not meet the route's step-up
+    requirements (:mod:`rs_guard.stepup`).
+
+    401 ``insufficient_user_authentication`` (RFC 9470 §3), with the route's
+    ``acr_values`` and ``max_age`` as auth-params of the challenge, so the client can ask
+    the authorization server for a new token that meets them.
+    """
+
+    status_code = 401
+    error = "insufficient_user_authentication"
+    reason = "insufficient_user_authentication"
+
+    def __init__(
+        self,
+        description: str,
+        *,
+        acr_values: Iterable[str] = (),
+        max_age: int | None = None,
+        reason: str | None = None,
+    ) -> None:
+        super().__init__(description, reason=reason)
+        self.acr_values = tuple(acr_values)
+        self.max_age = max_age
+        params: list[tuple[str, str]] = []
+        if self.acr_values:
+            params.append(("acr_values", " ".join(self.acr_values)))
+        if max_age is not None:
+            params.append(("max_age", str(max_age)))
+        self.challenge_params = tuple(params)
+
+
 class ServiceUnavailable(RSGuardError):
     """rs_guard cannot decide about the request now (a server fault, not the client's).
 
@@ -177,6 +215,8 @@ class Challenge:
     bearer: bool = True
     dpop: bool = False
     dpop_algs: tuple[str, ...] = ()
+    #: Absolute URL of the RFC 9728 metadata, sent as ``resource_metadata`` (§5.1).
+    resource_metadata: str | None = None
 
 
 def _quote(value: str) -> str:
@@ -214,11 +254,14 @@ def _challenges(exc: RSGuardError, challenge: Challenge) -> list[str]:
                 pairs.append(("scope", " ".join(exc.required)))
             else:
                 pairs.append(("error_description", exc.description))
+            pairs += exc.challenge_params
             pairs += extra
         elif scheme == "Bearer":
             pairs = [("realm", challenge.realm)]
         else:
             pairs = extra
+        if challenge.resource_metadata:  # RFC 9728 §5.1, on every scheme's challenge
+            pairs = [*pairs, ("resource_metadata", challenge.resource_metadata)]
         out.append(f"{scheme} {_params(pairs)}" if pairs else scheme)
     return out
 

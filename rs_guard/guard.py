@@ -27,6 +27,7 @@ from .extract import Credentials, check_syntax, extract_credentials
 from .jwe import JWEDecryptor
 from .jwks import AsyncJWKSClient, JWKSClient, KeySetState
 from .keys import VerificationKey, hmac_key
+from .metadata import metadata_url
 from .observability import Observer
 from .token import AccessToken
 from .token_cache import VerifiedTokenCache
@@ -66,6 +67,8 @@ class _GuardCore:
             bearer=not dpop_only,
             dpop=config.dpop_enabled,
             dpop_algs=config.dpop.algorithms if config.dpop_enabled else (),
+            # RFC 9728 §5.1: the document URL, built from the identifier only
+            resource_metadata=metadata_url(config.audience) if config.resource_metadata else None,
         )
         self.binding: Binding = binding or make_binding(config, clock)
         #: Callables given an :class:`~rs_guard.observability.Outcome` per request.

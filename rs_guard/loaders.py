@@ -29,6 +29,7 @@ from .config import (
     TokenEncryption,
 )
 from .errors import ConfigError
+from .rar import declared_types
 from .settings import SETTINGS, comma_list, domain_issuer, unknown_message, unknown_names
 
 __all__ = ["load_config", "settings_from_env", "settings_from_resource_server"]
@@ -40,7 +41,6 @@ AUTHORIZATION_SERVER_ONLY = (
     "allow_online_access",
     "skip_consent_for_verifiable_first_party_clients",
     "consent_policy",
-    "authorization_details",
     "authorization_policy",
     "is_system",
     "client_id",
@@ -111,6 +111,8 @@ def settings_from_resource_server(data: Mapping[str, Any]) -> dict[str, Any]:
             name=key.get("name"),
             public_key_pem=key.get("pem"),
         )
+    if (details := data.get("authorization_details")) is not None:  # RFC 9396 types
+        out["authorization_details"] = declared_types(details)
     subject = data.get("subject_type_authorization")
     if subject is not None:
         if not isinstance(subject, Mapping):

@@ -6,19 +6,26 @@ decorators and dependencies; they never re-implement a check.
 
 ``all_of``/``any_of`` test :attr:`AccessToken.granted`: the ``scope`` claim, or the
 ``permissions`` claim when the API's dialect is ``*_authz`` with ``enforce_policies``.
+
+A requirement that reads a time claim (step-up's ``auth_time``, :mod:`rs_guard.stepup`)
+needs the API's clock and leeway: the adapters and ``rs-guard inspect`` call
+:meth:`Requirement.check_at` with the guard's :class:`Timing`; the others ignore it.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .errors import InsufficientScope
 from .token import AccessToken, split_delimited
 
 __all__ = [
+    "DEFAULT_TIMING",
     "Requirement",
+    "Timing",
     "all_of",
     "any_of",
     "check_all",
@@ -36,6 +43,18 @@ __all__ = [
 _MISSING = object()
 
 
+class Timing(NamedTuple):
+    """The API's time rules, for requirements that read a time claim: the guard's clock
+    and the configured leeway (``GuardConfig.leeway``), as for ``exp``."""
+
+    clock: Callable[[], float] = time.time
+    leeway: float = 10.0
+
+
+#: The system clock and ``GuardConfig``'s default leeway (a requirement called on its own).
+DEFAULT_TIMING = Timing()
+
+
 @dataclass(frozen=True, slots=True)
 class Requirement:
     """One check of a token, with the scopes it names (for ``scope=`` and OpenAPI)."""
@@ -45,6 +64,10 @@ class Requirement:
     description: str = ""
 
     def __call__(self, token: AccessToken) -> None:
+        self.check(token)
+
+    def check_at(self, token: AccessToken, timing: Timing) -> None:
+        """The check under the API's clock and leeway (only time rules use ``timing``)."""
         self.check(token)
 
 

@@ -308,8 +308,10 @@ SETTINGS: tuple[Setting, ...] = (
         "`resource_metadata`",
         _boolean("resource_metadata"),
         "`false`",
-        "`true`: serve RFC 9728 protected-resource metadata (reserved: read and checked, "
-        "not served yet)",
+        "`true`: serve RFC 9728 protected-resource metadata at "
+        "`/.well-known/oauth-protected-resource` + the identifier's path and name it in every "
+        'challenge as `resource_metadata="..."` ([details](advanced.md#protected-resource-'
+        "metadata-rfc-9728)); the identifier must then be an `https` URL (`http` on loopback)",
     ),
 )
 

@@ -3,7 +3,7 @@
 * :func:`request_context`: the :class:`~rs_guard.context.RequestContext` of a scope (the
   URL from ``public_url`` or the server's own address, never from ``Host``);
 * :func:`send_refusal`: an RFC 6750 answer as ASGI messages, or a refused websocket
-  handshake (RFC 6455 §7.4.1).
+  handshake (RFC 6455 §7.4.1); :func:`send_answer`: any ready HTTP answer.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ __all__ = [
     "WebSocketProgress",
     "request_context",
     "route_path",
+    "send_answer",
     "send_refusal",
     "token_from_scope",
 ]
@@ -187,5 +188,12 @@ async def send_refusal(
             reason = description.encode("utf-8")[:120].decode("utf-8", "ignore")
             await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": reason})
         return
+    await send_answer(send, answer)
+
+
+async def send_answer(send: Send, answer: tuple[int, list[tuple[str, str]], bytes]) -> None:
+    """Send an HTTP answer (status, ``str`` header pairs, body) as ASGI messages."""
+    status, headers, body = answer
+    raw = [(k.encode("latin-1"), v.encode("latin-1", "replace")) for k, v in headers]
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})

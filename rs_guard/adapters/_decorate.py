@@ -11,7 +11,9 @@ does the rest the same way everywhere:
   endpoint's name, docs and signature (``functools.wraps``), plus an optional hidden
   keyword-only parameter for the framework to fill;
 * the order is fixed: authentication (the adapter's ``token``), then scopes and
-  permissions, then claim checks (:class:`~._routes.RouteRequirements`);
+  permissions, then claim checks (:class:`~._routes.RouteRequirements`), those that read
+  a time claim (step-up's ``auth_time``) with the clock and leeway of the guard that
+  authenticated the call (:attr:`Authorized.timing`);
 * stacked decorators of one adapter become one wrapper with their requirements merged,
   so the order holds across them too and the request is authenticated once;
 * a framework with no handler for rs_guard's errors (Django) gives :attr:`Guarded.refused`:
@@ -27,7 +29,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple, TypeVar, cast
 
 from ..errors import RSGuardError
-from ..requirements import Requirement
+from ..requirements import DEFAULT_TIMING, Requirement, Timing
 from ..token import AccessToken
 from ._routes import REQUIREMENTS_ATTR, RouteRequirements
 
@@ -50,6 +52,8 @@ class Authorized(NamedTuple):
     token: AccessToken
     method: str | None = None
     path: str | None = None
+    #: The clock and leeway of the guard behind the token (``GuardConfig.leeway``).
+    timing: Timing = DEFAULT_TIMING
 
 
 class Guarded(NamedTuple):
@@ -123,7 +127,7 @@ def protect(
     authenticate, async_token, refused = guarded.token, guarded.async_token, guarded.refused
 
     def check(found: Authorized) -> None:
-        requirements.check(found.token, method=found.method, path=found.path)
+        requirements.check(found.token, method=found.method, path=found.path, timing=found.timing)
 
     wrapper: Callable[..., Any]
     if inspect.iscoroutinefunction(func):

@@ -3,31 +3,41 @@
 * :func:`build_requirements` / :class:`RouteRequirements`: the arguments of a route
   decorator turned into :mod:`rs_guard.requirements` objects (never re-implemented here),
   in the one order every adapter checks them: scopes and permissions first, then claim
-  checks (authentication itself comes before both);
+  checks (authentication itself comes before both); the step-up (RFC 9470) and RAR
+  (RFC 9396) keywords through :func:`rs_guard.route_checks.route_checks`; each check runs
+  with the guard's clock and leeway (:class:`~rs_guard.requirements.Timing`);
 * :func:`check_defined_scopes` / :func:`check_route_scopes`: the optional start-up check
   that every scope a route requires is one the API defines (``scopes`` in the settings);
+  :func:`check_route_details`: every ``authorization_details`` type a route requires is
+  one the API declares (when the settings list them);
+* :func:`app_route_requirements`: the protected routes of a Starlette/FastAPI app or the
+  views of a Flask app, found without importing either;
 * :func:`require_token`: the token a protected route may use, or the refusal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..config import GuardConfig
 from ..errors import ConfigError, MissingCredentials, RSGuardError
 from ..observability import record_refusal
-from ..requirements import Requirement, all_of, any_of, permissions
+from ..rar import DetailsSpec, check_declared_types
+from ..requirements import DEFAULT_TIMING, Requirement, Timing, all_of, any_of, permissions
+from ..route_checks import route_checks
 from ..token import AccessToken
 
 __all__ = [
     "REQUIREMENTS_ATTR",
     "SCHEME_ATTR",
     "RouteRequirements",
+    "app_route_requirements",
     "app_route_scopes",
     "build_requirements",
     "check_defined_scopes",
+    "check_route_details",
     "check_route_scopes",
     "dependant_scopes",
     "require_token",
@@ -72,16 +82,22 @@ class RouteRequirements:
         return tuple(seen)
 
     def check(
-        self, token: AccessToken, *, method: str | None = None, path: str | None = None
+        self,
+        token: AccessToken,
+        *,
+        method: str | None = None,
+        path: str | None = None,
+        timing: Timing = DEFAULT_TIMING,
     ) -> None:
-        """Raise :class:`~rs_guard.errors.InsufficientScope` (403) on the first failed check.
+        """Raise the refusal of the first failed check (403 ``insufficient_scope``, or 401
+        ``insufficient_user_authentication`` for step-up), under the guard's ``timing``.
 
         The refusal is logged and observed here (:func:`rs_guard.observability.record_refusal`),
         since it is decided outside the guard, which logs its own.
         """
         try:
             for requirement in self.requirements:
-                requirement.check(token)
+                requirement.check_at(token, timing)
         except RSGuardError as exc:
             record_refusal(exc, method=method, url=path, token=token)
             raise
@@ -96,13 +112,17 @@ def build_requirements(
     any_scopes: Iterable[str] = (),
     permission_names: Iterable[str] = (),
     checks: Iterable[Requirement] = (),
+    acr_values: Iterable[str] | None = None,
+    max_age: int | None = None,
+    authorization_details: DetailsSpec | None = None,
 ) -> RouteRequirements:
     """Turn decorator arguments into requirements (in the order of :class:`RouteRequirements`).
 
     Plain strings in ``scopes`` are all required (:func:`~rs_guard.requirements.all_of`);
     :class:`Requirement` objects (``claim_equals(...)``, ``any_of(...)``) are kept as
-    they are. Misuse (a bare string where a list is meant, an empty name) is a
-    ``TypeError``/``ValueError`` raised here, when the route is declared.
+    they are; ``acr_values``/``max_age`` (step-up, RFC 9470) and ``authorization_details``
+    (RAR, RFC 9396) become claim checks. Misuse (a bare string where a list is meant, an
+    empty name) is a ``TypeError``/``ValueError`` raised here, when the route is declared.
     """
     if isinstance(scopes, str) or isinstance(any_scopes, str):
         raise TypeError("pass scope names as separate arguments or a list, not one string")
@@ -129,6 +149,9 @@ def build_requirements(
         if not isinstance(check, Requirement):
             raise TypeError(f"{check!r} is not a rs_guard Requirement")
         out.append(check)
+    out += route_checks(
+        acr_values=acr_values, max_age=max_age, authorization_details=authorization_details
+    )
     return RouteRequirements(tuple(out), tuple(names))
 
 
@@ -200,27 +223,43 @@ def dependant_scopes(dependant: Any) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def app_route_scopes(app: Any) -> Iterator[tuple[str, tuple[str, ...]]]:
-    """``(route description, scopes)`` for every protected route of ``app``.
-
-    Finds the requirements of the route decorators (on the endpoint or an
-    ``HTTPEndpoint`` method) and the ``Security(...)`` scopes of the FastAPI dependency.
-    """
+def app_route_requirements(app: Any) -> Iterator[tuple[str, RouteRequirements]]:
+    """``(route description, requirements)`` for every route decorator's requirements:
+    on a Starlette/FastAPI endpoint or ``HTTPEndpoint`` method, or on a view of a Flask
+    app (``view_functions``)."""
+    views = getattr(app, "view_functions", None)
+    if isinstance(views, Mapping):
+        for endpoint, view in views.items():
+            found = getattr(view, REQUIREMENTS_ATTR, None)
+            if isinstance(found, RouteRequirements):
+                yield f"view {endpoint!r}", found
+        return
     for route in _routes(app):
-        where = f"route {getattr(route, 'path', route)!r}"
         endpoint = getattr(route, "endpoint", None)
         candidates = [endpoint]
         if isinstance(endpoint, type):
             candidates += [getattr(endpoint, name, None) for name in dir(endpoint)]
         for candidate in candidates:
             found = getattr(candidate, REQUIREMENTS_ATTR, None)
-            if isinstance(found, RouteRequirements) and found.scopes:
-                yield where, found.scopes
+            if isinstance(found, RouteRequirements):
+                yield f"route {getattr(route, 'path', route)!r}", found
+
+
+def app_route_scopes(app: Any) -> Iterator[tuple[str, tuple[str, ...]]]:
+    """``(route description, scopes)`` for every protected route of ``app``.
+
+    Finds the requirements of the route decorators (:func:`app_route_requirements`) and
+    the ``Security(...)`` scopes of the FastAPI dependency.
+    """
+    for where, found in app_route_requirements(app):
+        if found.scopes:
+            yield where, found.scopes
+    for route in _routes(app) if not hasattr(app, "view_functions") else ():
         dependant = getattr(route, "dependant", None)
         if dependant is not None:
             scopes = dependant_scopes(dependant)
             if scopes:
-                yield where, scopes
+                yield f"route {getattr(route, 'path', route)!r}", scopes
 
 
 def check_route_scopes(app: Any, config: GuardConfig) -> None:
@@ -232,3 +271,15 @@ def check_route_scopes(app: Any, config: GuardConfig) -> None:
     """
     for where, scopes in app_route_scopes(app):
         check_defined_scopes(scopes, config, where)
+
+
+def check_route_details(app: Any, config: GuardConfig) -> None:
+    """Refuse a route that requires an ``authorization_details`` type the API does not
+    declare (RFC 9396; ``config.authorization_details``, skipped when that is ``None``).
+
+    Raises :class:`~rs_guard.errors.ConfigError` naming the route and the type.
+    """
+    if config.authorization_details is None:
+        return
+    for where, found in app_route_requirements(app):
+        check_declared_types(found, config, where)

@@ -7,9 +7,12 @@ protocol modules only turn a scope or an environ into a
 
 * :class:`PublicPaths`: which paths skip authentication (one rule, with the dot-segment
   guard, for both protocols);
-* :class:`Shell`: one middleware's decisions: public or not; the guard's token kept in
-  the request (:meth:`Shell.accept`); a refusal answered, or let through anonymously
-  (:meth:`Shell.refuse`);
+* :class:`Shell`: one middleware's decisions: the RFC 9728 metadata document answered
+  before anything else (:meth:`Shell.metadata_answer`); public or not; the guard's token
+  kept in the request (:meth:`Shell.accept`); a refusal answered, or let through
+  anonymously (:meth:`Shell.refuse`); the start-up checks of the app's routes
+  (:meth:`Shell.check_routes`); the guard's clock and leeway for route checks
+  (:attr:`Shell.timing`);
 * :func:`record_verified` / :func:`verified_under`: the verified token of a request with
   the settings that verified it (:class:`Verified`), kept in the request's own storage
   (ASGI scope, WSGI environ), so that a guard takes only a token verified under its own
@@ -21,13 +24,17 @@ protocol modules only turn a scope or an environ into a
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, MutableMapping
+import time
+from collections.abc import Callable, Iterable, Mapping, MutableMapping
 from http import HTTPStatus
 from typing import Any, NamedTuple, Protocol
 
 from ..config import GuardConfig
 from ..errors import Challenge, ConfigError, MissingCredentials, RSGuardError, render_error
+from ..metadata import endpoint_for
+from ..requirements import Timing
 from ..token import AccessToken
+from ._routes import check_route_details, check_route_scopes
 
 __all__ = [
     "CHALLENGE_KEY",
@@ -139,7 +146,8 @@ def verified_under(storage: Mapping[str, Any], config: GuardConfig) -> AccessTok
 
 
 class ErrorResponse(NamedTuple):
-    """A refusal ready to send: status, header pairs (``str``), JSON body."""
+    """An answer ready to send (a refusal, or the metadata document): status, header
+    pairs (``str``), JSON body."""
 
     status: int
     headers: list[tuple[str, str]]
@@ -176,6 +184,9 @@ class Verifier(Protocol):
     @property
     def challenge(self) -> Challenge: ...
 
+    @property
+    def clock(self) -> Callable[[], float]: ...
+
 
 class Shell:
     """One middleware's decisions, the same for ASGI and WSGI.
@@ -184,7 +195,15 @@ class Shell:
     token; any other refusal (a bad token) is still answered.
     """
 
-    __slots__ = ("_any_public", "allow_anonymous", "challenge", "config", "public_paths")
+    __slots__ = (
+        "_any_public",
+        "allow_anonymous",
+        "challenge",
+        "config",
+        "metadata",
+        "public_paths",
+        "timing",
+    )
 
     def __init__(
         self,
@@ -193,12 +212,17 @@ class Shell:
         *,
         public_paths: Iterable[str] = (),
         allow_anonymous: bool = False,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.config = config
         self.challenge = challenge
         self.public_paths = PublicPaths(public_paths)
         self._any_public = bool(self.public_paths)
         self.allow_anonymous = allow_anonymous
+        #: The guard's clock and the configured leeway, for route checks (step-up).
+        self.timing = Timing(clock or time.time, config.leeway)
+        #: The RFC 9728 document's answers (``resource_metadata`` on), else ``None``.
+        self.metadata = endpoint_for(config)
 
     @classmethod
     def of(
@@ -210,7 +234,23 @@ class Shell:
             guard.challenge,
             public_paths=public_paths,
             allow_anonymous=allow_anonymous,
+            clock=guard.clock,
         )
+
+    def metadata_answer(self, path: str, method: str) -> ErrorResponse | None:
+        """The answer for the RFC 9728 document's path (§3.1), before any authentication
+        (the document is public), or ``None`` for any other path or with the setting off."""
+        metadata = self.metadata
+        if metadata is None or path != metadata.path:
+            return None
+        return ErrorResponse(*metadata.answer(method))
+
+    def check_routes(self, app: Any, *, scopes: bool) -> None:
+        """The start-up checks of ``app``'s routes: each scope is one the API defines (when
+        ``scopes``), each ``authorization_details`` type one it declares (RFC 9396)."""
+        if scopes:
+            check_route_scopes(app, self.config)
+        check_route_details(app, self.config)
 
     def is_public(self, path: str) -> bool:
         """Whether ``path`` (decoded, without the query) skips authentication."""

@@ -21,9 +21,11 @@ when the server offers the ``websocket.http.response`` extension and a 1008 (pol
 violation) close otherwise (RFC 6455 §7.4.1).
 
 The lifespan startup warms the key cache in the background (bounded by ``warm_timeout``
-so an unreachable issuer never stops the app from starting) and, with
-``check_scopes=True``, refuses to start when a route requires a scope the API does not
-define. The shutdown closes the guard's HTTP client.
+so an unreachable issuer never stops the app from starting) and refuses to start when a
+route requires an ``authorization_details`` type the API does not declare or, with
+``check_scopes=True``, a scope it does not define. The shutdown closes the guard's HTTP
+client. With ``resource_metadata`` on, the RFC 9728 document is answered before any
+authentication (:meth:`~rs_guard.adapters._shell.Shell.metadata_answer`).
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ from ._asgi_io import (
     WebSocketProgress,
     request_context,
     route_path,
+    send_answer,
     send_refusal,
     token_from_scope,
 )
@@ -133,6 +136,11 @@ class RSGuardMiddleware:
                 await self.app(scope, receive, send)
             return
         shell = self.shell
+        if shell.metadata is not None and kind == "http":  # RFC 9728 document, public
+            answer = shell.metadata_answer(scope["path"], scope["method"])
+            if answer is not None:
+                await send_answer(send, answer)
+                return
         scope[STATE_KEY] = shell
         progress: WebSocketProgress | None = None
         if kind == "websocket":  # to answer a refusal raised by the app mid-handshake
@@ -196,9 +204,9 @@ class RSGuardMiddleware:
         await self.app(scope, lifespan_receive, send)
 
     async def startup(self, app: Any = None) -> None:
-        """Check the routes' scopes (if asked), then warm the keys without blocking start."""
-        if self.check_scopes:
-            check_route_scopes(app if app is not None else self.app, self.config)
+        """Check the routes (their scopes if asked, their RAR types), then warm the keys
+        without blocking start."""
+        self.shell.check_routes(app if app is not None else self.app, scopes=self.check_scopes)
         if self.guard.key_sets:
             self._warming = asyncio.get_running_loop().create_task(self.guard.warm())
             done, _ = await asyncio.wait({self._warming}, timeout=self.warm_timeout)

@@ -32,6 +32,7 @@ sends its own refusals to the app's handler too: replace it with
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -49,7 +50,8 @@ from ..errors import RSGuardError
 from ..guard import AsyncGuard
 from ..loaders import load_config
 from ..observability import record_refusal
-from ..requirements import Requirement, all_of
+from ..rar import DetailsSpec
+from ..requirements import Requirement, Timing, all_of
 from ..token import AccessToken
 from ._asgi_io import request_context
 from ._decorate import Authorized, Guarded, protect, refuse_bare_use
@@ -201,6 +203,11 @@ class RSGuard(SecurityBase):
             record_refusal(exc, method=scope.get("method"), url=scope.get("path"), token=token)
             raise
 
+    @property
+    def timing(self) -> Timing:
+        """The clock of the guard given (else the system's) and the configured leeway."""
+        return Timing(self._guard.clock if self._guard else time.time, self.config.leeway)
+
     def _guarded(self, func: Callable[..., Any], requirements: RouteRequirements) -> Guarded:
         hidden = inspect.Parameter(
             _TOKEN_PARAM,
@@ -208,7 +215,10 @@ class RSGuard(SecurityBase):
             annotation=AccessToken,
             default=Security(self, scopes=list(requirements.all_of)),
         )
-        return Guarded(lambda args, kwargs: Authorized(kwargs.pop(_TOKEN_PARAM)), hidden)
+        timing = self.timing
+        return Guarded(
+            lambda args, kwargs: Authorized(kwargs.pop(_TOKEN_PARAM), timing=timing), hidden
+        )
 
     def requires(
         self,
@@ -216,16 +226,26 @@ class RSGuard(SecurityBase):
         any_of: Iterable[str] = (),
         permissions: Iterable[str] = (),
         checks: Iterable[Requirement] = (),
+        acr_values: Iterable[str] | None = None,
+        max_age: int | None = None,
+        authorization_details: DetailsSpec | None = None,
     ) -> Callable[[F], F]:
         """Like :func:`rs_guard.adapters.starlette.requires`, through this dependency.
 
         The path operation gets a hidden ``Security(self, scopes=...)`` parameter, so it
         works with or without the middleware and OpenAPI shows its (all-of) scopes; the
-        other requirements are then checked on the token the dependency returned.
+        other requirements (step-up and RAR included) are then checked on the token the
+        dependency returned, with this dependency's clock and leeway.
         """
         refuse_bare_use(scopes, "auth.requires")
         route_requirements = build_requirements(
-            scopes, any_scopes=any_of, permission_names=permissions, checks=checks
+            scopes,
+            any_scopes=any_of,
+            permission_names=permissions,
+            checks=checks,
+            acr_values=acr_values,
+            max_age=max_age,
+            authorization_details=authorization_details,
         )
 
         def decorator(func: F) -> F:

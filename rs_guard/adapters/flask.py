@@ -25,16 +25,18 @@
   context (``flask.g``); the WSGI middleware's is taken only when it was verified under
   this extension's own settings object, else the extension verifies the request itself.
 * Refusals are answered as RFC 6750 §3 says; replace it with :meth:`RSGuard.error_handler`.
-* Start-up check: with scopes in the settings, every scope a view requires must be one
-  of them (a :class:`ConfigError` at ``init_app``, at decoration when bound, or at
-  :meth:`RSGuard.check_scopes`; the first request checks again).
+* Start-up check: each scope a view requires is one the API defines (with scopes in the
+  settings), each ``authorization_details`` type one it declares: a :class:`ConfigError` at
+  ``init_app``, at decoration when bound, at :meth:`RSGuard.check_scopes`, on the first
+  request. The RFC 9728 document is answered before any view, as the middlewares do it.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
 from flask import Flask, Response, current_app, has_request_context, request
@@ -44,17 +46,14 @@ from werkzeug.local import LocalProxy
 from ..config import GuardConfig
 from ..errors import ConfigError, RSGuardError
 from ..guard import Guard
+from ..rar import DetailsSpec
 from ..requirements import Requirement
 from ..token import AccessToken
 from ._app_settings import config_from_app
 from ._decorate import Authorized, Guarded, protect, refuse_bare_use
-from ._routes import (
-    REQUIREMENTS_ATTR,
-    RouteRequirements,
-    build_requirements,
-    check_defined_scopes,
-)
+from ._routes import RouteRequirements, build_requirements
 from ._shell import (
+    Shell,
     error_response,
     record_verified,
     status_line,
@@ -86,9 +85,14 @@ ErrorHandler = Callable[[RSGuardError], ResponseReturnValue]
 @dataclass
 class _AppState:
     guard: Guard
-    owner: RSGuard
     check_scopes: bool
+    shell: Shell
     scopes_checked: bool = False
+
+    def answer_metadata(self) -> Response | None:
+        """The RFC 9728 document, public: answered before authentication and any view."""
+        answer = self.shell.metadata_answer(request.script_root + request.path, request.method)
+        return None if answer is None else Response(answer.body, answer.status, answer.headers)
 
 
 def _state(app: Flask) -> _AppState:
@@ -99,20 +103,6 @@ def _state(app: Flask) -> _AppState:
             "guard.init_app(app) before serving protected views"
         )
     return state
-
-
-def _view_requirements(view: Callable[..., Any]) -> RouteRequirements | None:
-    found = getattr(view, REQUIREMENTS_ATTR, None)
-    return found if isinstance(found, RouteRequirements) else None
-
-
-def _check_views(app: Flask, state: _AppState) -> None:
-    if not state.check_scopes:
-        return
-    for endpoint, view in app.view_functions.items():
-        found = _view_requirements(view)
-        if found is not None and found.scopes:
-            check_defined_scopes(found.scopes, state.guard.config, f"view {endpoint!r}")
 
 
 class RSGuard:
@@ -152,11 +142,11 @@ class RSGuard:
         check = self.check_scopes_setting
         state = _AppState(
             guard=guard,
-            owner=self,
             check_scopes=bool(guard.config.scopes) if check is None else check,
+            shell=Shell.of(guard),
         )
         try:
-            _check_views(app, state)  # views registered before init_app (factories, blueprints)
+            state.shell.check_routes(app, scopes=state.check_scopes)  # views declared before
         except ConfigError:
             if owned:
                 guard.close()
@@ -164,10 +154,12 @@ class RSGuard:
         warn_if_htu_from_host(guard.config, log)
         app.extensions[EXTENSION_KEY] = state
         app.register_error_handler(RSGuardError, self._handle_error)
+        if state.shell.metadata is not None:
+            app.before_request(state.answer_metadata)
 
         def check_scopes_once() -> None:
             if not state.scopes_checked:
-                _check_views(app, state)
+                state.shell.check_routes(app, scopes=state.check_scopes)
                 state.scopes_checked = True
 
         app.before_request(check_scopes_once)
@@ -178,7 +170,7 @@ class RSGuard:
         if app is None:
             raise TypeError("check_scopes(app): this extension is not bound to one app")
         state = _state(app)
-        _check_views(app, state)
+        state.shell.check_routes(app, scopes=state.check_scopes)
         state.scopes_checked = True
 
     # -- errors -----------------------------------------------------------------------
@@ -196,9 +188,9 @@ class RSGuard:
 
     # -- decorators bound to this extension ----------------------------------------------
 
-    def require(self, *scopes: str | Requirement) -> Callable[[F], F]:
+    def require(self, *scopes: str | Requirement, **route: Any) -> Callable[[F], F]:
         """:func:`require`, with the scope check at decoration when bound to an app."""
-        return self._bound(require(*scopes))
+        return self._bound(require(*scopes, **route))
 
     def require_any(self, *scopes: str) -> Callable[[F], F]:
         """:func:`require_any`, with the scope check at decoration when bound to an app."""
@@ -212,9 +204,9 @@ class RSGuard:
         def apply(view: F) -> F:
             wrapped = decorator(view)
             state = self.app.extensions.get(EXTENSION_KEY) if self.app is not None else None
-            found = _view_requirements(wrapped)
-            if isinstance(state, _AppState) and state.check_scopes and found and found.scopes:
-                check_defined_scopes(found.scopes, state.guard.config, f"view {view.__name__!r}")
+            if isinstance(state, _AppState):
+                one = SimpleNamespace(view_functions={view.__name__: wrapped})  # as an app
+                state.shell.check_routes(one, scopes=state.check_scopes)
             return wrapped
 
         return apply
@@ -236,12 +228,12 @@ def _request_token() -> Authorized:
     """The request's token verified under this app's settings: the WSGI middleware's when it
     used the same settings object, else verified here (once per request, in its environ)."""
     environ = request.environ
-    guard = _state(current_app).guard
-    token = verified_under(environ, guard.config)
+    state = _state(current_app)
+    token = verified_under(environ, state.guard.config)
     if token is None:
-        token = guard.authenticate(context_from_environ(environ, guard.config))
-        record_verified(environ, guard.config, token)
-    return Authorized(token, request.method, request.path)
+        token = state.guard.authenticate(context_from_environ(environ, state.guard.config))
+        record_verified(environ, state.guard.config, token)
+    return Authorized(token, request.method, request.path, state.shell.timing)
 
 
 _GUARDED = Guarded(lambda args, kwargs: _request_token())
@@ -251,14 +243,23 @@ def _protect(requirements: RouteRequirements, name: str) -> Callable[[F], F]:
     return lambda view: protect(view, requirements, lambda *_: _GUARDED, key="flask", name=name)
 
 
-def require(*scopes: str | Requirement) -> Callable[[F], F]:
+def require(
+    *scopes: str | Requirement,
+    acr_values: Iterable[str] | None = None,
+    max_age: int | None = None,
+    authorization_details: DetailsSpec | None = None,
+) -> Callable[[F], F]:
     """A valid token is required, granting every scope named (``require()``: any token).
 
     :class:`~rs_guard.requirements.Requirement` objects (``claim_equals(...)``,
     ``any_of(...)``, ``clients_only``) may be mixed with scope names.
+    ``acr_values``/``max_age``: step-up (RFC 9470); ``authorization_details``: RAR (RFC 9396).
     """
     refuse_bare_use(scopes, "require")
-    return _protect(build_requirements(scopes), "require")
+    found = build_requirements(
+        scopes, acr_values=acr_values, max_age=max_age, authorization_details=authorization_details
+    )
+    return _protect(found, "require")
 
 
 def require_any(*scopes: str) -> Callable[[F], F]:

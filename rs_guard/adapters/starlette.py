@@ -41,7 +41,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import HTTPConnection, Request
 
 from ..errors import RSGuardError
-from ..requirements import Requirement
+from ..rar import DetailsSpec
+from ..requirements import DEFAULT_TIMING, Requirement
 from ..token import AccessToken
 from . import asgi
 from ._asgi_io import ASGIApp, Receive, Scope
@@ -184,12 +185,15 @@ def _authorize(conn: Any, where: str) -> Authorized:
         raise RuntimeError(f"{where}: rs_guard could not find the request of this call")
     scope = conn.scope
     token = _scope_token(scope)
-    if token is None and asgi.STATE_KEY not in scope:
+    shell = scope.get(asgi.STATE_KEY)
+    if token is None and shell is None:
         raise RuntimeError(
             f"{where} is protected by rs_guard's @requires, but RSGuardMiddleware is not "
             "installed (add Middleware(RSGuardMiddleware, ...) to the app)"
         )
-    return Authorized(require_token(token), scope.get("method", "GET"), scope.get("path"))
+    # The middleware's clock and leeway (a FastAPI dependency's token: the defaults).
+    timing = shell.timing if isinstance(shell, Shell) else DEFAULT_TIMING
+    return Authorized(require_token(token), scope.get("method", "GET"), scope.get("path"), timing)
 
 
 def _signature(func: Callable[..., Any]) -> inspect.Signature:
@@ -233,11 +237,24 @@ def requires(
     any_of: Iterable[str] = (),
     permissions: Iterable[str] = (),
     checks: Iterable[Requirement] = (),
+    acr_values: Iterable[str] | None = None,
+    max_age: int | None = None,
+    authorization_details: DetailsSpec | None = None,
 ) -> Callable[[F], F]:
-    """Protect an endpoint: plain strings are all required; any rs_guard Requirement too."""
+    """Protect an endpoint: plain strings are all required; any rs_guard Requirement too.
+
+    ``acr_values``/``max_age``: step-up (RFC 9470, :mod:`rs_guard.stepup`);
+    ``authorization_details``: RAR (RFC 9396, :mod:`rs_guard.rar`).
+    """
     refuse_bare_use(scopes, "requires")
     route_requirements = build_requirements(
-        scopes, any_scopes=any_of, permission_names=permissions, checks=checks
+        scopes,
+        any_scopes=any_of,
+        permission_names=permissions,
+        checks=checks,
+        acr_values=acr_values,
+        max_age=max_age,
+        authorization_details=authorization_details,
     )
 
     def decorator(func: F) -> F:

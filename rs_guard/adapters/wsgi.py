@@ -21,9 +21,10 @@ Building the request (:func:`context_from_environ`):
   gunicorn on a unix socket (the usual nginx setup) takes it from the client's ``Host``:
   with DPoP on and no ``public_url`` a warning is logged at start-up.
 
-The decisions (public paths, authenticate-or-refuse, the refusal) are the shell core's
-(:mod:`rs_guard.adapters._shell`), shared with the ASGI middleware; the token is recorded
-with the settings that verified it (``environ["rs_guard.verified"]``).
+The decisions (the RFC 9728 metadata document, public paths, authenticate-or-refuse,
+the refusal) are the shell core's (:mod:`rs_guard.adapters._shell`), shared with the ASGI
+middleware; the token is recorded with the settings that verified it
+(``environ["rs_guard.verified"]``).
 """
 
 from __future__ import annotations
@@ -173,7 +174,15 @@ class RSGuardWSGIMiddleware:
         warn_if_htu_from_host(guard.config, log)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if self.shell.is_public(_wsgi_str(environ.get("PATH_INFO") or "")):
+        path = _wsgi_str(environ.get("PATH_INFO") or "")
+        if self.shell.metadata is not None:  # RFC 9728 document, public
+            answer = self.shell.metadata_answer(
+                _wsgi_str(environ.get("SCRIPT_NAME") or "") + path,
+                str(environ.get("REQUEST_METHOD") or "GET"),
+            )
+            if answer is not None:
+                return self._refuse(answer, start_response)
+        if self.shell.is_public(path):
             return self.app(environ, start_response)
         try:
             token = self.guard.authenticate(context_from_environ(environ, self.config))
@@ -186,8 +195,8 @@ class RSGuardWSGIMiddleware:
             self.shell.accept(environ, token)
         return self.app(environ, start_response)
 
-    def _refuse(self, refusal: ErrorResponse, start_response: StartResponse) -> list[bytes]:
-        status, headers, body = refusal
+    def _refuse(self, answer: ErrorResponse, start_response: StartResponse) -> list[bytes]:
+        status, headers, body = answer
         start_response(status_line(status), headers)
         return [body]
 

@@ -113,7 +113,7 @@ def test_signing_secret_is_used_for_hs256_only(issuer: TokenIssuer, clock: Any) 
         ("allow_online_access", True),
         ("skip_consent_for_verifiable_first_party_clients", False),
         ("consent_policy", None),
-        ("authorization_details", []),
+        # authorization_details: read since issue 15 (RFC 9396 types, tests/newground)
         ("authorization_policy", None),
         ("client_id", None),
         ("verification_location", "https://example.com/verify"),

@@ -393,7 +393,7 @@ def test_enforce_policies_must_be_a_boolean() -> None:
     assert caught.value.field == "RS_GUARD_ENFORCE_POLICIES"
 
 
-def test_resource_metadata_is_a_reserved_boolean() -> None:
+def test_resource_metadata_is_a_boolean() -> None:
     assert load_config(BASE_ENV).resource_metadata is False
     assert load_config({**BASE_ENV, "RS_GUARD_RESOURCE_METADATA": "true"}).resource_metadata
     with pytest.raises(ConfigError) as caught:
