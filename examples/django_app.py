@@ -14,7 +14,9 @@ issuer's keys once) or any WSGI server::
 | ``POST /appointments``          | ``write:appointments`` (201)                |
 | ``DELETE /appointments/<id>``   | ``read:appointments`` and ``write:appointments`` |
 
-The middleware verifies every request but ``/health``; each view's ``@require`` then
+With ``RS_GUARD_RESOURCE_METADATA=true`` the middleware also answers
+``GET /.well-known/oauth-protected-resource`` (plus the identifier's path), public, as
+RFC 9728 says. The middleware verifies every request but ``/health``; each view's ``@require`` then
 checks what it needs. With an ``*_authz`` dialect and ``enforce_policies``, the same
 requirements are checked against the token's ``permissions`` claim. A real project keeps
 the settings in its ``settings.py``; they are here to keep the example in one file.

@@ -6,21 +6,14 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from typing import Any
 
 import django
 import pytest
 from django.conf import settings
+from django_settings import REST_FRAMEWORK
 
 from rs_guard.adapters.django import reset_default_guard
 from rs_guard.testing import JWKSServer, TokenIssuer
-
-#: What every test here runs with (applied with ``override_settings``).
-REST_FRAMEWORK: dict[str, Any] = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rs_guard.adapters.django.drf.RSGuardAuthentication"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "UNAUTHENTICATED_USER": None,
-}
 
 if not settings.configured:
     settings.configure(

@@ -104,6 +104,13 @@ class DRFAnyOf(APIView):
         return _drf_answer(request)
 
 
+class DRFStepUp(APIView):
+    permission_classes = [requires(READ, acr_values=["mfa"])]  # step-up (RFC 9470)
+
+    def get(self, request: Request) -> Response:
+        return _drf_answer(request)
+
+
 def _drf_answer(request: Request) -> Response:
     token: Any = request.auth
     return Response(
@@ -131,4 +138,5 @@ urlpatterns = [
     path("drf/authenticated", DRFAuthenticated.as_view()),
     path("drf/permissions", DRFPermissions.as_view()),
     path("drf/any-of", DRFAnyOf.as_view()),
+    path("drf/step-up", DRFStepUp.as_view()),
 ]

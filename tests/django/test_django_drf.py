@@ -8,9 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from conftest import REST_FRAMEWORK
 from django.test import Client
 from django.test.utils import override_settings
+from django_settings import REST_FRAMEWORK
 from django_views import READ, WRITE
 
 from rs_guard import Guard
@@ -179,3 +179,21 @@ def test_a_query_string_token_stays_out_of_djangos_log(
         401,
         'Bearer realm="api"',
     )
+
+
+def test_step_up_is_401_insufficient_user_authentication(
+    drf: Client, live_issuer: TokenIssuer
+) -> None:
+    """``requires(acr_values=...)``: RFC 9470 §3, after the scope check (RFC 6750 order)."""
+    weak = drf.get("/drf/step-up", headers=bearer(live_issuer.mint(scopes=[READ])))
+    description = "the authentication context (acr) is not one this route accepts"
+    assert refusal(weak) == (
+        401,
+        f'Bearer error="insufficient_user_authentication", error_description="{description}"'
+        ', acr_values="mfa"',
+        {"error": "insufficient_user_authentication", "error_description": description},
+    )
+    no_scope = drf.get("/drf/step-up", headers=bearer(live_issuer.mint(claims={"acr": "mfa"})))
+    assert refusal(no_scope)[:2] == (403, f'Bearer error="insufficient_scope", scope="{READ}"')
+    mfa = live_issuer.mint(scopes=[READ], claims={"acr": "mfa"}, subject="auth0|mfa")
+    assert drf.get("/drf/step-up", headers=bearer(mfa)).json()["sub"] == "auth0|mfa"

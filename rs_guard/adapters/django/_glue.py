@@ -103,7 +103,7 @@ def mark_logged(response: R) -> R:
 
 
 def response_of(answer: ErrorResponse) -> HttpResponse:
-    """The shell core's refusal as a Django response."""
+    """The shell core's answer (a refusal, or the RFC 9728 document) as a Django response."""
     status, headers, body = answer
     response = HttpResponse(body, status=status)
     for name, value in headers:

@@ -6,13 +6,16 @@
     @require(any_scopes=["read:all", "read:mine"])      # at least one
     @require(permissions=["delete:appointments"])       # RBAC permissions claim
     @require("read:x", checks=[claim_equals("org_id", "org_1")])
+    @require("transfer:funds", acr_values=["mfa"], max_age=300)   # step-up (RFC 9470)
+    @require(authorization_details={"type": "payment_initiation"})  # RAR (RFC 9396)
 
 Works on function views, on ``View`` methods (``dispatch``, ``get``...) and through
 ``method_decorator``. The wrapper is the decorator core's
 (:func:`rs_guard.adapters._decorate.protect`), as for Flask's and Starlette's: misuse
 fails when the view is declared, and the order is fixed: authentication (401), then
 scopes and permissions (403 ``insufficient_scope`` with ``scope=``), then claim checks
-(403). A refusal is answered by the decorator as RFC 6750 §3 says.
+(403; step-up: 401 ``insufficient_user_authentication``), with the guard's clock and
+leeway. A refusal is answered by the decorator as RFC 6750 §3 says.
 
 The token comes from the request's guard: the process's guard (:func:`~.conf.default_guard`),
 or ``guard=``. The middleware's token is taken only when the middleware verified it
@@ -31,6 +34,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from ...errors import RSGuardError
 from ...guard import Guard
+from ...rar import DetailsSpec
 from ...requirements import Requirement
 from ._glue import (
     REQUIREMENTS_ATTR,
@@ -46,7 +50,7 @@ from ._glue import (
     verified_under,
 )
 from .conf import default_guard
-from .middleware import verify_request
+from .middleware import shell_of, verify_request
 
 __all__ = ["REQUIREMENTS_ATTR", "require"]
 
@@ -68,8 +72,9 @@ def _adapter(bound: Guard | None) -> Adapter:
         return bound if bound is not None else default_guard()[1]
 
     def token(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Authorized:
-        request = _request_of(args)
-        return Authorized(verify_request(request, guard()), request.method, request.path)
+        request, verifier = _request_of(args), guard()
+        found = verify_request(request, verifier)
+        return Authorized(found, request.method, request.path, shell_of(verifier).timing)
 
     verify_in_thread = sync_to_async(token, thread_sensitive=False)
 
@@ -95,18 +100,28 @@ def require(
     any_scopes: Iterable[str] = (),
     permissions: Iterable[str] = (),
     checks: Iterable[Requirement] = (),
+    acr_values: Iterable[str] | None = None,
+    max_age: int | None = None,
+    authorization_details: DetailsSpec | None = None,
     guard: Guard | None = None,
 ) -> Callable[[V], V]:
     """Protect a view: a valid token granting every scope in ``scopes`` (and the rest).
 
-    ``@require()`` demands a valid token only. Misuse fails when the view is declared:
-    ``@require`` without parentheses, a bare string for a list, an empty scope name.
+    ``@require()`` demands a valid token only. ``acr_values``/``max_age``: step-up
+    (RFC 9470); ``authorization_details``: RAR (RFC 9396). Misuse fails when the view is
+    declared: ``@require`` without parentheses, a bare string for a list, an empty scope name.
     ``guard``: verify with this :class:`~rs_guard.guard.Guard` (another API's settings)
     instead of the process's.
     """
     refuse_bare_use(scopes, "require")
     requirements: RouteRequirements = build_requirements(
-        scopes, any_scopes=any_scopes, permission_names=permissions, checks=checks
+        scopes,
+        any_scopes=any_scopes,
+        permission_names=permissions,
+        checks=checks,
+        acr_values=acr_values,
+        max_age=max_age,
+        authorization_details=authorization_details,
     )
     adapter = _DEFAULT if guard is None else _adapter(guard)
     key: object = "django" if guard is None else ("django", guard)

@@ -41,6 +41,7 @@ from rest_framework.request import Request
 
 from ...errors import Challenge, KeysUnavailable, MissingCredentials, RSGuardError
 from ...guard import Guard
+from ...rar import DetailsSpec
 from ...requirements import Requirement
 from ...token import AccessToken
 from ._glue import (
@@ -51,7 +52,7 @@ from ._glue import (
     require_token,
 )
 from .conf import default_guard
-from .middleware import verify_request
+from .middleware import shell_of, verify_request
 
 __all__ = [
     "HasAnyScope",
@@ -140,12 +141,12 @@ class RSGuardAuthentication(BaseAuthentication):
         return dict(headers).get("www-authenticate")
 
 
-def _challenge(request: Request) -> Challenge:
-    """The challenge of the guard that authenticated the request (else the process's)."""
+def _guard(request: Request) -> Guard:
+    """The guard that authenticated the request (else the process's)."""
     authenticator = getattr(request, "successful_authenticator", None)
     if isinstance(authenticator, RSGuardAuthentication):
-        return authenticator.guard_of().challenge
-    return default_guard()[1].challenge
+        return authenticator.guard_of()
+    return default_guard()[1]
 
 
 class _RequirementPermission(BasePermission):
@@ -156,11 +157,14 @@ class _RequirementPermission(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         django_request: HttpRequest = request._request
+        guard = _guard(request)
         try:
             token = require_token(request.auth)
-            self.requirements(view).check(token, method=request.method, path=request.path)
+            self.requirements(view).check(
+                token, method=request.method, path=request.path, timing=shell_of(guard).timing
+            )
         except RSGuardError as exc:
-            raise RSGuardRefusal(exc, _challenge(request), django_request) from None
+            raise RSGuardRefusal(exc, guard.challenge, django_request) from None
         return True
 
 
@@ -197,10 +201,20 @@ def requires(
     any_scopes: Iterable[str] = (),
     permissions: Iterable[str] = (),
     checks: Iterable[Requirement] = (),
+    acr_values: Iterable[str] | None = None,
+    max_age: int | None = None,
+    authorization_details: DetailsSpec | None = None,
 ) -> type[BasePermission]:
-    """A permission class for these requirements: ``permission_classes = [requires(...)]``."""
+    """A permission class for these requirements: ``permission_classes = [requires(...)]``
+    (the keywords of :func:`rs_guard.adapters.django.require`, step-up and RAR included)."""
     built = build_requirements(
-        scopes, any_scopes=any_scopes, permission_names=permissions, checks=checks
+        scopes,
+        any_scopes=any_scopes,
+        permission_names=permissions,
+        checks=checks,
+        acr_values=acr_values,
+        max_age=max_age,
+        authorization_details=authorization_details,
     )
 
     class Requires(_RequirementPermission):

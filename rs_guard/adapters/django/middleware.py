@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
 from django.http import HttpRequest, HttpResponseBase
@@ -35,7 +36,7 @@ from ._glue import (
 )
 from .conf import DjangoGuardSettings, default_guard, load_settings
 
-__all__ = ["AUTH_ATTR", "RSGuardMiddleware", "get_token", "verify_request"]
+__all__ = ["AUTH_ATTR", "RSGuardMiddleware", "get_token", "shell_of", "verify_request"]
 
 #: The request attribute holding the verified token (``None``: anonymous).
 AUTH_ATTR = "auth"
@@ -47,6 +48,18 @@ def get_token(request: HttpRequest) -> AccessToken | None:
     """The token verified for this request, or ``None`` (public path, anonymous, none yet)."""
     token = getattr(request, AUTH_ATTR, None)
     return token if isinstance(token, AccessToken) else None
+
+
+_SHELLS: WeakKeyDictionary[Guard, Shell] = WeakKeyDictionary()
+
+
+def shell_of(guard: Guard) -> Shell:
+    """The shell core's view of a guard that ``@require`` or DRF verifies with (its
+    challenge, and its clock and leeway for route checks: :attr:`Shell.timing`)."""
+    shell = _SHELLS.get(guard)
+    if shell is None:
+        shell = _SHELLS[guard] = Shell.of(guard)
+    return shell
 
 
 def verify_request(request: HttpRequest, guard: Guard) -> AccessToken:
@@ -75,9 +88,10 @@ class RSGuardMiddleware:
     several APIs); a decorator or DRF class with another guard then verifies the request
     itself (a token is trusted only under the settings object that verified it).
 
-    The decisions (public paths, accept, refuse or let through anonymously, the answer)
-    are the shell core's (:class:`~rs_guard.adapters._shell.Shell`), as in the ASGI and
-    WSGI middlewares; the token is recorded in ``request.META`` with its settings.
+    The decisions (the RFC 9728 metadata document with ``RESOURCE_METADATA`` on, public
+    paths, accept, refuse or let through anonymously, the answer) are the shell core's
+    (:class:`~rs_guard.adapters._shell.Shell`), as in the ASGI and WSGI middlewares; the
+    token is recorded in ``request.META`` with the settings that verified it.
     """
 
     sync_capable = True
@@ -106,7 +120,12 @@ class RSGuardMiddleware:
             markcoroutinefunction(self)
 
     def _check(self, request: HttpRequest) -> HttpResponseBase | None:
-        """``None`` to let the request through, or the refusal to send."""
+        """``None`` to let the request through, or the answer to send (a refusal, or the
+        RFC 9728 document, which is public and answered before anything else)."""
+        if self.shell.metadata is not None:
+            document = self.shell.metadata_answer(request.path, request.method or "GET")
+            if document is not None:
+                return response_of(document)
         token: AccessToken | None = None
         if not self.shell.is_public(request.path_info):
             storage = storage_of(request)
