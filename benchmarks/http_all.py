@@ -3,8 +3,9 @@
     python -m benchmarks.http_all            # full: 5 s x 5 rounds per HTTP row
     python -m benchmarks.http_all --quick    # 1 s x 2 rounds, smaller in-process samples
 
-HTTP rows (``benchmarks/http_load.py``, ``benchmarks/http_flask.py``): uvicorn with uvloop
-and httptools (or gunicorn for Flask), one worker pinned to one core, ``wrk -t1 -c32``
+HTTP rows (``benchmarks/http_load.py``, ``benchmarks/http_flask.py``,
+``benchmarks/http_django.py``): uvicorn with uvloop and httptools (or gunicorn for Flask
+and Django), one worker pinned to one core, ``wrk -t1 -c32``
 pinned to the other; every server stays up for the whole run and the rounds interleave
 the rows, so each ratio is taken between rows of the same round, then the median over
 rounds is shown. "× CPU" is the ratio of the server's CPU time per request (what one
@@ -29,10 +30,10 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from benchmarks import http_flask, http_load, memory
+from benchmarks import http_django, http_flask, http_load, memory
 from benchmarks.runner import SCOPE, Pinning, RowStats, Target, median, run_rows
 
-GROUPS = ("asgi", "wsgi", "dpop", "memory")
+GROUPS = ("asgi", "wsgi", "django", "dpop", "memory")
 
 
 def log(message: str) -> None:
@@ -149,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     rounds = args.rounds or (2 if args.quick else 5)
     groups = set(args.only or GROUPS)
     pinning = Pinning(None, None) if args.no_pin else Pinning(args.server_cpu, args.client_cpu)
-    if groups & {"asgi", "wsgi"} and shutil.which("wrk") is None:
+    if groups & {"asgi", "wsgi", "django"} and shutil.which("wrk") is None:
         print("wrk is not installed: apt-get install -y wrk (or scripts/setup --bench)")
         return 2
 
@@ -170,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
             rows += http_load.targets(rs_env, diagnostic=args.diagnostic)
         if "wsgi" in groups:
             rows += http_flask.targets(rs_env)
+        if "django" in groups:
+            rows += http_django.targets(rs_env)
         if rows:
             stats = run_rows(
                 rows,
@@ -183,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             out += [
                 f"HTTP: uvicorn --loop uvloop --http httptools (FastAPI) / gunicorn "
-                f"{os.environ.get('RS_GUARD_BENCH_WORKER', 'gthread')} (Flask), one worker "
+                f"{os.environ.get('RS_GUARD_BENCH_WORKER', 'gthread')} (Flask, Django), one worker "
                 f"on core {pinning.server}; wrk -t1 -c{args.connections} on core "
                 f"{pinning.client}; {duration} s x {rounds} rounds interleaved, medians; "
                 "RS256, one token; baseline = the group's unprotected row.",

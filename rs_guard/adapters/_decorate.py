@@ -5,7 +5,8 @@ An adapter says how to find the request's token (:class:`Guarded`); :func:`prote
 does the rest the same way everywhere:
 
 * misuse fails when the route is declared: a decorator used without parentheses
-  (:func:`refuse_bare_use`), or applied to a class or a non-function (:func:`check_endpoint`);
+  (:func:`refuse_bare_use`), or applied to a class or a non-function (:func:`check_endpoint`;
+  a ``functools.partial`` of a function is one, as Django's ``method_decorator`` passes);
 * the wrapper is of the endpoint's kind (``async def`` or not), chosen once, with the
   endpoint's name, docs and signature (``functools.wraps``), plus an optional hidden
   keyword-only parameter for the framework to fill;
@@ -14,16 +15,20 @@ does the rest the same way everywhere:
   a time claim (step-up's ``auth_time``) with the clock and leeway of the guard that
   authenticated the call (:attr:`Authorized.timing`);
 * stacked decorators of one adapter become one wrapper with their requirements merged,
-  so the order holds across them too and the request is authenticated once.
+  so the order holds across them too and the request is authenticated once;
+* a framework with no handler for rs_guard's errors (Django) gives :attr:`Guarded.refused`:
+  the wrapper returns its answer instead of raising; and, when finding the token may block
+  (a sync guard fetching keys), :attr:`Guarded.async_token` for ``async def`` endpoints.
 """
 
 from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, NamedTuple, TypeVar, cast
 
+from ..errors import RSGuardError
 from ..requirements import DEFAULT_TIMING, Requirement, Timing
 from ..token import AccessToken
 from ._routes import REQUIREMENTS_ATTR, RouteRequirements, build_requirements
@@ -59,6 +64,12 @@ class Guarded(NamedTuple):
     token: Callable[[tuple[Any, ...], dict[str, Any]], Authorized]
     #: A keyword-only parameter to show in the wrapper's signature, or ``None``.
     hidden: inspect.Parameter | None = None
+    #: For ``async def`` endpoints: ``token`` awaited without blocking the event loop
+    #: (a sync guard's key fetch in a worker thread); ``None``: ``token`` is called.
+    async_token: Callable[[tuple[Any, ...], dict[str, Any]], Awaitable[Authorized]] | None = None
+    #: The answer to a refusal (401, 403...), returned instead of raising, for a
+    #: framework with no handler for :class:`~rs_guard.errors.RSGuardError`.
+    refused: Callable[[RSGuardError], Any] | None = None
 
 
 #: Builds the :class:`Guarded` of an endpoint under given requirements.
@@ -80,7 +91,8 @@ def refuse_bare_use(args: Iterable[object], name: str) -> None:
 
 def check_endpoint(func: Any, name: str) -> None:
     """Refuse, when a route is declared, a decorator applied to something not an endpoint."""
-    if isinstance(func, type) or not (inspect.isfunction(func) or inspect.ismethod(func)):
+    target = func.func if isinstance(func, functools.partial) else func
+    if isinstance(func, type) or not (inspect.isfunction(target) or inspect.ismethod(target)):
         raise TypeError(
             f"@{name} decorates endpoint functions and methods, not {func!r}; "
             "decorate the function before registering it as a route"
@@ -112,10 +124,9 @@ def protect(
     if isinstance(inner, _Protected) and inner.key == key:
         func, requirements = cast(F, inner.original), requirements + inner.requirements
     guarded = adapter(func, requirements)
-    authenticate = guarded.token
+    authenticate, async_token, refused = guarded.token, guarded.async_token, guarded.refused
 
-    def authorize(args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        found = authenticate(args, kwargs)
+    def check(found: Authorized) -> None:
         requirements.check(found.token, method=found.method, path=found.path, timing=found.timing)
 
     wrapper: Callable[..., Any]
@@ -123,7 +134,15 @@ def protect(
 
         @functools.wraps(func)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
-            authorize(args, kwargs)
+            try:
+                if async_token is None:
+                    check(authenticate(args, kwargs))
+                else:
+                    check(await async_token(args, kwargs))
+            except RSGuardError as exc:
+                if refused is None:
+                    raise
+                return refused(exc)
             return await func(*args, **kwargs)
 
         wrapper = async_wrapper
@@ -131,7 +150,12 @@ def protect(
 
         @functools.wraps(func)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
-            authorize(args, kwargs)
+            try:
+                check(authenticate(args, kwargs))
+            except RSGuardError as exc:
+                if refused is None:
+                    raise
+                return refused(exc)
             return func(*args, **kwargs)
 
         wrapper = sync_wrapper

@@ -4,6 +4,7 @@ rs_guard, small adapter modules."""
 from __future__ import annotations
 
 import ast
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,17 +13,42 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[2] / "rs_guard"
 ADAPTERS = PACKAGE / "adapters"
-FRAMEWORKS = ("starlette", "fastapi", "flask", "werkzeug")
+FRAMEWORKS = ("starlette", "fastapi", "flask", "werkzeug", "django", "rest_framework")
 
 
-@pytest.mark.parametrize("module", ["asgi", "wsgi", "_shell", "_routes", "_decorate"])
-def test_protocol_modules_import_no_framework(module: str) -> None:
+def _frameworks_imported_by(module: str) -> list[str]:
     code = (
-        f"import sys, rs_guard.adapters.{module}\n"
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({FRAMEWORKS!r})))"
+        f"import json, sys, rs_guard.adapters.{module}\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({FRAMEWORKS!r}))))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert (done.returncode, done.stdout.strip()) == (0, "[]"), done.stderr
+    assert done.returncode == 0, done.stderr
+    found: list[str] = json.loads(done.stdout)
+    return found
+
+
+@pytest.mark.parametrize(
+    "module", ["asgi", "wsgi", "_shell", "_routes", "_decorate", "_app_settings"]
+)
+def test_protocol_modules_import_no_framework(module: str) -> None:
+    assert _frameworks_imported_by(module) == []
+
+
+def test_the_django_adapter_imports_no_other_framework() -> None:
+    assert _frameworks_imported_by("django") == ["django"]
+
+
+def test_the_django_adapter_reaches_the_shared_cores_through_its_glue_module_only() -> None:
+    shared = {
+        f"rs_guard.adapters.{name}"
+        for name in ("_shell", "_decorate", "_routes", "_app_settings", "_asgi_io", "wsgi", "asgi")
+    }
+    outside_glue = {
+        path.name: sorted(_imports(path) & shared)
+        for path in (ADAPTERS / "django").glob("*.py")
+        if path.name != "_glue.py"
+    }
+    assert {name: found for name, found in outside_glue.items() if found} == {}
 
 
 def _module_name(path: Path) -> str:
@@ -83,5 +109,10 @@ def test_the_cycle_check_sees_a_cycle() -> None:
 
 
 def test_no_adapter_module_is_larger_than_300_lines() -> None:
-    sizes = {p.name: len(p.read_text().splitlines()) for p in ADAPTERS.glob("*.py")}
+    """Every module of ``rs_guard/adapters``, its packages (``django/``) included."""
+    sizes = {
+        str(p.relative_to(ADAPTERS)): len(p.read_text().splitlines())
+        for p in ADAPTERS.rglob("*.py")
+    }
+    assert "django/middleware.py" in sizes
     assert {name: n for name, n in sizes.items() if n > 300} == {}

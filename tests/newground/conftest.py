@@ -1,5 +1,5 @@
-"""The three example apps, imported afresh with an ``RS_GUARD_*`` environment, behind one
-small client interface (status, headers, JSON) so each test runs against all three."""
+"""The example apps, imported afresh with an ``RS_GUARD_*`` environment, behind one small
+client interface (status, headers, JSON) so each test runs against all of them."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from rs_guard.errors import ConfigError
 from rs_guard.testing import JWKSServer, TokenIssuer
 
 with warnings.catch_warnings():  # Starlette >= 1.x prefers httpx2 for its test client
@@ -23,7 +24,41 @@ with warnings.catch_warnings():  # Starlette >= 1.x prefers httpx2 for its test 
     from starlette.testclient import TestClient
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLES = ["examples.fastapi_app", "examples.starlette_app", "examples.flask_app"]
+EXAMPLES = [
+    "examples.fastapi_app",
+    "examples.starlette_app",
+    "examples.flask_app",
+    "examples.django_app",
+]
+
+
+def _unwrapped(exc: Exception) -> Exception:
+    """Django reports a bad setting as ``ImproperlyConfigured`` from the ``ConfigError``:
+    the ``ConfigError``, as the other examples raise it."""
+    cause = exc.__cause__
+    if type(exc).__name__ == "ImproperlyConfigured" and isinstance(cause, ConfigError):
+        return cause
+    return exc
+
+
+def _django_client(module: Any) -> tuple[Any, Any]:
+    """The Django example's test client, with the example's settings applied and checked
+    as the adapter's app checks them when Django starts."""
+    from django.test import Client
+    from django.test.utils import override_settings
+
+    from rs_guard.adapters.django import load_settings
+
+    override = override_settings(
+        ROOT_URLCONF=module, MIDDLEWARE=module.MIDDLEWARE, RS_GUARD=module.RS_GUARD
+    )
+    override.enable()
+    try:
+        load_settings()
+    except Exception as exc:
+        override.disable()
+        raise _unwrapped(exc) from None
+    return Client(), override
 
 
 @dataclass
@@ -47,7 +82,10 @@ class ExampleClient:
         self.name = name
         self.module = module
         self._asgi: TestClient | None = None
-        if name.endswith("flask_app"):
+        self._django: Any = None
+        if name.endswith("django_app"):
+            self._django, self._django_settings = _django_client(module)
+        elif name.endswith("flask_app"):
             self._flask = module.app.test_client()
         else:
             self._asgi = TestClient(module.app)
@@ -57,6 +95,9 @@ class ExampleClient:
         if self._asgi is not None:
             r = self._asgi.request(method, path, headers=headers or {})
             return Answer(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
+        if self._django is not None:
+            d = self._django.generic(method, path, headers=headers or {})
+            return Answer(d.status_code, {k.lower(): v for k, v in d.headers.items()}, d.content)
         fr = self._flask.open(path, method=method, headers=headers or {})
         return Answer(fr.status_code, {k.lower(): v for k, v in fr.headers.items()}, fr.data)
 
@@ -66,6 +107,8 @@ class ExampleClient:
     def close(self) -> None:
         if self._asgi is not None:
             self._asgi.__exit__(None, None, None)
+        if self._django is not None:
+            self._django_settings.disable()
 
 
 @pytest.fixture(scope="module")
@@ -101,6 +144,8 @@ def load_example(
         sys.modules.pop(name, None)
         try:
             module = importlib.import_module(name)
+        except Exception as exc:  # the Django example checks its settings at import
+            raise _unwrapped(exc) from None
         finally:
             sys.modules.pop(name, None)
         client = ExampleClient(module, name)

@@ -1,4 +1,4 @@
-"""RFC 9728 protected-resource metadata through the three example apps: the document, its
+"""RFC 9728 protected-resource metadata through the four example apps: the document, its
 location, the challenges that name it, and the start-up check of the identifier."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ READ, WRITE = "read:appointments", "write:appointments"
 DPOP_ALGS = "ES256 PS256 RS256 EdDSA"
 
 
-@pytest.fixture(params=EXAMPLES, ids=["fastapi", "starlette", "flask"])
+@pytest.fixture(params=EXAMPLES, ids=["fastapi", "starlette", "flask", "django"])
 def example(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 

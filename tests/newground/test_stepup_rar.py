@@ -1,5 +1,5 @@
-"""Step-up (RFC 9470) and RAR (RFC 9396) route requirements through FastAPI, Starlette and
-Flask: exact status, error, challenge and description for each refusal."""
+"""Step-up (RFC 9470) and RAR (RFC 9396) route requirements through FastAPI, Starlette,
+Flask and Django: exact status, error, challenge and description for each refusal."""
 
 from __future__ import annotations
 
@@ -113,10 +113,52 @@ def _flask(config: GuardConfig, clock: Clock | None = None) -> Flask:
     return app
 
 
+def _django(config: GuardConfig, clock: Clock | None = None) -> tuple[Any, Callable[[], None]]:
+    """A Django test client over ``@require(..., guard=...)`` views (no middleware)."""
+    import types
+
+    import django
+    from django.conf import settings
+    from django.http import HttpRequest, HttpResponse
+    from django.test import Client as DjangoClient
+    from django.test.utils import override_settings
+    from django.urls import path as route
+
+    from rs_guard.adapters.django import require as django_require
+
+    if not settings.configured:
+        settings.configure(SECRET_KEY="tests only", ALLOWED_HOSTS=["testserver"], USE_TZ=True)
+        django.setup()
+    guard = Guard(config, clock=clock) if clock else Guard(config)
+
+    def make(spec: dict[str, Any]) -> Callable[[HttpRequest], HttpResponse]:
+        spec = dict(spec)
+
+        @django_require(*spec.pop("scopes", ()), guard=guard, **spec)
+        def endpoint(request: HttpRequest) -> HttpResponse:
+            return HttpResponse("ok")
+
+        return endpoint
+
+    urls = types.ModuleType("stepup_django_urls")
+    urls.urlpatterns = [route(p.lstrip("/"), make(s)) for p, s in ROUTES.items()]  # type: ignore[attr-defined]
+    override = override_settings(ROOT_URLCONF=urls, MIDDLEWARE=[])
+    override.enable()
+
+    def close() -> None:
+        override.disable()
+        guard.close()
+
+    return DjangoClient(), close
+
+
 class Client:
     def __init__(self, framework: str, config: GuardConfig, clock: Clock | None = None) -> None:
         self._asgi: TestClient | None = None
-        if framework == "flask":
+        self._django: Any = None
+        if framework == "django":
+            self._django, self._close_django = _django(config, clock)
+        elif framework == "flask":
             self._flask = _flask(config, clock).test_client()
         else:
             make = _starlette if framework == "starlette" else _fastapi
@@ -128,15 +170,20 @@ class Client:
         if self._asgi is not None:
             r = self._asgi.get(path, headers=headers)
             return Answer(r.status_code, {k.lower(): v for k, v in r.headers.items()}, r.content)
+        if self._django is not None:
+            d = self._django.get(path, headers=headers)
+            return Answer(d.status_code, {k.lower(): v for k, v in d.headers.items()}, d.content)
         fr = self._flask.get(path, headers=headers)
         return Answer(fr.status_code, {k.lower(): v for k, v in fr.headers.items()}, fr.data)
 
     def close(self) -> None:
         if self._asgi is not None:
             self._asgi.__exit__(None, None, None)
+        if self._django is not None:
+            self._close_django()
 
 
-@pytest.fixture(scope="module", params=["fastapi", "starlette", "flask"])
+@pytest.fixture(scope="module", params=["fastapi", "starlette", "flask", "django"])
 def client(request: pytest.FixtureRequest, hs_issuer: TokenIssuer) -> Iterator[Client]:
     c = Client(request.param, hs_issuer.config())
     yield c
@@ -174,7 +221,7 @@ def test_recent_authentication_accepted_within_max_age_and_leeway(
         assert client.get("/recent", token).status == 200
 
 
-@pytest.mark.parametrize("framework", ["fastapi", "starlette", "flask"])
+@pytest.mark.parametrize("framework", ["fastapi", "starlette", "flask", "django"])
 def test_max_age_uses_the_guards_clock_and_the_configured_leeway(framework: str) -> None:
     """auth_time is judged at the guard's clock, with GuardConfig.leeway (45 s here)."""
     now = 1_900_000_000.0  # years from the real clock: a route reading time.time() would pass

@@ -2,9 +2,10 @@
 
 * mTLS (RFC 8705): nginx (``ssl_verify_client``, a CA made here) forwards
   ``$ssl_client_escaped_cert`` in ``X-SSL-Client-Cert`` to ``examples/fastapi_app.py``
-  under uvicorn and ``examples/flask_app.py`` under gunicorn, connecting from 127.0.0.2,
-  the only trusted proxy. A token bound to certificate A passes with A, fails with B and
-  with none; the header sent straight to the app (from 127.0.0.1) is not believed.
+  under uvicorn, ``examples/flask_app.py`` and ``examples/django_app.py`` under gunicorn,
+  connecting from 127.0.0.2, the only trusted proxy. A token bound to certificate A
+  passes with A, fails with B and with none; the header sent straight to the app (from
+  127.0.0.1) is not believed.
 * DPoP (RFC 9449): the same apps, DPoP-configured with server nonces, over plain HTTP;
   gunicorn runs two workers sharing a real Redis replay store and a nonce secret, so a
   nonce from one worker is good at the other and a replayed proof is refused by any.
@@ -38,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
 CERT_HEADER = "X-SSL-Client-Cert"
 PROXY_ADDRESS = "127.0.0.2"
-APPS = ("fastapi-uvicorn", "flask-gunicorn")
+APPS = ("fastapi-uvicorn", "flask-gunicorn", "django-gunicorn")
 
 
 @dataclass
@@ -60,6 +61,12 @@ class Stack:
         return httpx.Client(verify=context, timeout=10)
 
 
+_WSGI_TARGETS = {
+    "flask-gunicorn": "examples.flask_app:app",
+    "django-gunicorn": "examples.django_app:application",
+}
+
+
 def _server_command(app: str, port: int, workers: int = 1) -> list[str]:
     if app == "fastapi-uvicorn":
         return [
@@ -69,7 +76,7 @@ def _server_command(app: str, port: int, workers: int = 1) -> list[str]:
             "--forwarded-allow-ips", PROXY_ADDRESS,
         ]  # fmt: skip
     return [
-        sys.executable, "-m", "gunicorn", "examples.flask_app:app",
+        sys.executable, "-m", "gunicorn", _WSGI_TARGETS[app],
         "--bind", f"127.0.0.1:{port}", "--workers", str(workers), "--threads", "4",
         "--log-level", "warning", "--graceful-timeout", "2",
     ]  # fmt: skip
@@ -297,7 +304,7 @@ class TestMutualTLSBehindNginx:
         repeated = f"the proxy forwarded more than one {CERT_HEADER} header"
         assert answer.json() == {
             "error": "invalid_token",
-            "error_description": joined if app == "flask-gunicorn" else repeated,
+            "error_description": joined if app.endswith("-gunicorn") else repeated,
         }
         assert answer.headers["www-authenticate"].startswith('Bearer error="invalid_token"')
 

@@ -1,0 +1,161 @@
+"""The Django middleware: the access token of every request is verified before the view.
+
+``MIDDLEWARE = [..., "rs_guard.adapters.django.RSGuardMiddleware"]``. A request outside
+``PUBLIC_PATHS`` without a valid token is answered here, as RFC 6750 §3 says, and never
+reaches the view; an accepted one carries its :class:`~rs_guard.token.AccessToken` as
+``request.auth`` (read it with :func:`get_token`).
+
+The middleware is sync and async capable: under WSGI it runs in the request's thread;
+under ASGI the same thread-safe :class:`~rs_guard.guard.Guard` runs in a worker thread
+(``sync_to_async``, not thread-sensitive), so that a key fetch never blocks the event
+loop. One guard per middleware: one key cache, one replay store, one nonce secret for
+both modes; by default the process's guard, shared with ``@require`` and DRF.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from weakref import WeakKeyDictionary
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.http import HttpRequest, HttpResponseBase
+
+from ...errors import RSGuardError
+from ...guard import Guard
+from ...token import AccessToken
+from ._glue import (
+    REFUSED_ATTR,
+    Shell,
+    context_of,
+    mark_logged,
+    record_verified,
+    response_of,
+    storage_of,
+    verified_under,
+)
+from .conf import DjangoGuardSettings, default_guard, load_settings
+
+__all__ = ["AUTH_ATTR", "RSGuardMiddleware", "get_token", "shell_of", "verify_request"]
+
+#: The request attribute holding the verified token (``None``: anonymous).
+AUTH_ATTR = "auth"
+
+GetResponse = Callable[[HttpRequest], Any]
+
+
+def get_token(request: HttpRequest) -> AccessToken | None:
+    """The token verified for this request, or ``None`` (public path, anonymous, none yet)."""
+    token = getattr(request, AUTH_ATTR, None)
+    return token if isinstance(token, AccessToken) else None
+
+
+_SHELLS: WeakKeyDictionary[Guard, Shell] = WeakKeyDictionary()
+
+
+def shell_of(guard: Guard) -> Shell:
+    """The shell core's view of a guard that ``@require`` or DRF verifies with (its
+    challenge, and its clock and leeway for route checks: :attr:`Shell.timing`)."""
+    shell = _SHELLS.get(guard)
+    if shell is None:
+        shell = _SHELLS[guard] = Shell.of(guard)
+    return shell
+
+
+def verify_request(request: HttpRequest, guard: Guard) -> AccessToken:
+    """The request's token verified under ``guard``'s settings (``@require``, DRF).
+
+    The token the middleware (or an earlier decorator) verified is taken only when it
+    was verified under this very settings object; otherwise the request is verified now
+    and recorded. Raises :class:`~rs_guard.errors.RSGuardError` for a refusal.
+    """
+    storage = storage_of(request)
+    token = verified_under(storage, guard.config)
+    if token is None:
+        token = guard.authenticate(context_of(request, guard.config))
+        record_verified(storage, guard.config, token)
+    setattr(request, AUTH_ATTR, token)  # what the view reads: its own guard's token
+    return token
+
+
+class RSGuardMiddleware:
+    """Verify each request's access token; answer refusals (RFC 6750 §3).
+
+    By default it verifies with the process's guard (:func:`~.conf.default_guard`, from
+    the settings, read when Django builds the middleware chain at server start, so a bad
+    one fails there), the one ``@require`` and the DRF classes use too: they take the
+    token it verified. Pass ``settings=`` or ``guard=`` to build one by hand (tests,
+    several APIs); a decorator or DRF class with another guard then verifies the request
+    itself (a token is trusted only under the settings object that verified it).
+
+    The decisions (the RFC 9728 metadata document with ``RESOURCE_METADATA`` on, public
+    paths, accept, refuse or let through anonymously, the answer) are the shell core's
+    (:class:`~rs_guard.adapters._shell.Shell`), as in the ASGI and WSGI middlewares; the
+    token is recorded in ``request.META`` with the settings that verified it.
+    """
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(
+        self,
+        get_response: GetResponse,
+        *,
+        settings: DjangoGuardSettings | None = None,
+        guard: Guard | None = None,
+    ) -> None:
+        self.get_response = get_response
+        if settings is None and guard is None:
+            settings, guard = default_guard()
+        self.settings = settings or load_settings()
+        self.guard = guard or Guard(self.settings.config)
+        self.shell = Shell.of(
+            self.guard,
+            public_paths=self.settings.public_paths,
+            allow_anonymous=self.settings.allow_anonymous,
+        )
+        self._authenticate = sync_to_async(self._check, thread_sensitive=False)
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def _check(self, request: HttpRequest) -> HttpResponseBase | None:
+        """``None`` to let the request through, or the answer to send (a refusal, or the
+        RFC 9728 document, which is public and answered before anything else)."""
+        if self.shell.metadata is not None:
+            document = self.shell.metadata_answer(request.path, request.method or "GET")
+            if document is not None:
+                return response_of(document)
+        token: AccessToken | None = None
+        if not self.shell.is_public(request.path_info):
+            storage = storage_of(request)
+            try:
+                token = self.guard.authenticate(context_of(request, self.guard.config))
+            except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
+                answer = self.shell.refuse(storage, exc)
+                if answer is not None:
+                    return response_of(answer)
+            else:
+                self.shell.accept(storage, token)
+        setattr(request, AUTH_ATTR, token)
+        return None
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        refused = self._check(request)
+        if refused is not None:
+            return refused
+        return self._quiet(request, self.get_response(request))
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        refused = await self._authenticate(request)
+        if refused is not None:
+            return refused
+        response: Awaitable[HttpResponseBase] = self.get_response(request)
+        return self._quiet(request, await response)
+
+    @staticmethod
+    def _quiet(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
+        """A refusal answered by rs_guard's DRF classes is kept out of Django's log too."""
+        return mark_logged(response) if getattr(request, REFUSED_ATTR, False) else response
