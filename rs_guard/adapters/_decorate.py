@@ -169,16 +169,30 @@ def protect(
     return cast(F, wrapper)
 
 
-#: The keyword arguments of ``requires`` (Starlette) and ``auth.requires`` (FastAPI), and
-#: the :func:`~._routes.build_requirements` parameter each one fills.
-_REQUIRES_OPTIONS = {
-    "any_of": "any_scopes",
-    "permissions": "permission_names",
-    "checks": "checks",
-    "acr_values": "acr_values",
-    "max_age": "max_age",
-    "authorization_details": "authorization_details",
-}
+def route_requirements(
+    scopes: tuple[str | Requirement, ...],
+    options: dict[str, Any],
+    *,
+    name: str,
+    any_name: str = "any_of",
+) -> RouteRequirements:
+    """The requirements of a ``requires``-style call (Starlette ``requires``, FastAPI
+    ``auth.requires``, Django ``require`` and DRF ``requires``): the misuse checks, then
+    ``options`` by their public names (``any_name``: ``any_of``, or Django's
+    ``any_scopes``) given to :func:`~._routes.build_requirements`."""
+    refuse_bare_use(scopes, name)
+    public = {
+        any_name: "any_scopes",
+        "permissions": "permission_names",
+        "checks": "checks",
+        "acr_values": "acr_values",
+        "max_age": "max_age",
+        "authorization_details": "authorization_details",
+    }
+    unknown = sorted(set(options) - set(public))
+    if unknown:
+        raise TypeError(f"{name}() got unexpected keyword arguments: {', '.join(unknown)}")
+    return build_requirements(scopes, **{public[k]: v for k, v in options.items()})
 
 
 def route_decorator(
@@ -189,13 +203,9 @@ def route_decorator(
     key: object,
     name: str,
 ) -> Callable[[F], F]:
-    """The decorator of a ``requires``-style call: the misuse checks, the requirements
-    (``options`` by their public names), then :func:`protect` through ``adapter``."""
-    refuse_bare_use(scopes, name)
-    unknown = sorted(set(options) - set(_REQUIRES_OPTIONS))
-    if unknown:
-        raise TypeError(f"{name}() got unexpected keyword arguments: {', '.join(unknown)}")
-    found = build_requirements(scopes, **{_REQUIRES_OPTIONS[k]: v for k, v in options.items()})
+    """The decorator of a Starlette/FastAPI ``requires`` call: :func:`route_requirements`,
+    then :func:`protect` through ``adapter``."""
+    found = route_requirements(scopes, options, name=name)
 
     def decorator(func: F) -> F:
         return protect(func, found, adapter, key=key, name=name)

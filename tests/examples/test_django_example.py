@@ -27,7 +27,8 @@ import pytest
 from django.test import Client
 from django.test.utils import override_settings
 from example_cases import READ, ROUTE_TABLE, WRITE, invalid_tokens
-from test_flask_example import INVALID, expect_refusal
+from refusals import expect_refusal
+from test_flask_example import INVALID
 
 from rs_guard.testing import JWKSServer, TokenIssuer
 
@@ -86,10 +87,6 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def refused(response: Any, expected: int, error: str | None) -> None:
-    expect_refusal(response.status_code, response.headers, response.json(), expected, error)
-
-
 def test_health_is_public(client: Client) -> None:
     response = client.get("/health")
     assert response.status_code == 200
@@ -121,7 +118,7 @@ def test_route_table(
     token = live_issuer.mint(scopes=scopes)
     response = client.generic(method, path, headers=bearer(token))
     if status == 403:
-        refused(response, 403, "insufficient_scope")
+        expect_refusal(response, 403, "insufficient_scope")
         needed = {"GET": READ, "POST": WRITE, "DELETE": f"{READ} {WRITE}"}[method]
         assert response.headers["www-authenticate"] == (
             f'Bearer error="insufficient_scope", scope="{needed}"'
@@ -159,7 +156,9 @@ def test_authz_dialect_checks_permissions(
     granted = live_issuer.mint(scopes=[], permissions=[READ])
     scoped_only = live_issuer.mint(scopes=[READ], permissions=[])
     assert client.get("/appointments", headers=bearer(granted)).status_code == 200
-    refused(client.get("/appointments", headers=bearer(scoped_only)), 403, "insufficient_scope")
+    expect_refusal(
+        client.get("/appointments", headers=bearer(scoped_only)), 403, "insufficient_scope"
+    )
     assert client.get("/me", headers=bearer(granted)).json()["permissions"] == [READ]
 
 
@@ -171,11 +170,11 @@ def test_authz_dialect_checks_permissions(
 def test_missing_credentials_is_a_bare_401(
     client: Client, headers: dict[str, str], query: str
 ) -> None:
-    refused(client.get("/me" + query, headers=headers), 401, None)
+    expect_refusal(client.get("/me" + query, headers=headers), 401, None)
 
 
 def test_unknown_route_is_protected_too(client: Client) -> None:
-    refused(client.get("/admin"), 401, None)
+    expect_refusal(client.get("/admin"), 401, None)
 
 
 def test_token_only_in_query_is_refused_even_if_valid(
@@ -183,7 +182,7 @@ def test_token_only_in_query_is_refused_even_if_valid(
 ) -> None:
     token = live_issuer.mint(scopes=[READ])
     response = client.get(f"/appointments?access_token={token}")
-    refused(response, 401, None)
+    expect_refusal(response, 401, None)
     assert token not in response.content.decode()
 
 
@@ -193,20 +192,22 @@ def test_token_only_in_query_is_refused_even_if_valid(
     ids=["no-token", "only-spaces", "two-tokens", "control-char"],
 )
 def test_malformed_header_is_400(client: Client, authorization: str) -> None:
-    refused(client.get("/me", headers={"Authorization": authorization}), 400, "invalid_request")
+    expect_refusal(
+        client.get("/me", headers={"Authorization": authorization}), 400, "invalid_request"
+    )
 
 
 def test_two_authorization_headers_is_400(client: Client, live_issuer: TokenIssuer) -> None:
     # A server joins two header lines with "," (RFC 9110 §5.3), as Django's ASGI handler does.
     token = live_issuer.mint(scopes=[READ])
     response = client.get("/me", HTTP_AUTHORIZATION=f"Bearer {token}, Bearer {token}")
-    refused(response, 400, "invalid_request")
+    expect_refusal(response, 400, "invalid_request")
 
 
 def test_token_in_header_and_query_is_400(client: Client, live_issuer: TokenIssuer) -> None:
     token = live_issuer.mint(scopes=[READ])
     response = client.get(f"/me?access_token={token}", headers=bearer(token))
-    refused(response, 400, "invalid_request")
+    expect_refusal(response, 400, "invalid_request")
     assert token not in response.content.decode()
     assert token not in response.headers["www-authenticate"]
 
@@ -223,7 +224,7 @@ def test_scheme_is_case_insensitive_and_spaces_allowed(
 def test_invalid_token_is_401(client: Client, live_issuer: TokenIssuer, case: str) -> None:
     token = invalid_tokens(live_issuer)[case]
     response = client.get("/appointments", headers=bearer(token))
-    refused(response, 401, "invalid_token")
+    expect_refusal(response, 401, "invalid_token")
     if len(token) > 20:
         assert token not in response.content.decode()
         assert token.split(".")[1] not in response.headers["www-authenticate"]
@@ -235,7 +236,7 @@ def test_keys_unavailable_is_503_with_retry_after(
     jwks.reply = lambda path: (500, {}, b"down")
     client = load_example()
     response = client.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
-    refused(response, 503, "temporarily_unavailable")
+    expect_refusal(response, 503, "temporarily_unavailable")
     assert client.get("/health").status_code == 200
 
 
@@ -342,9 +343,9 @@ def test_example_under_gunicorn_threads_fetches_the_keys_once(
             assert jwks.count() == 1
 
             missing = http.get("/appointments")
-            expect_refusal(missing.status_code, missing.headers, missing.json(), 401, None)
+            expect_refusal(missing, 401, None)
             weak = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
-            expect_refusal(weak.status_code, weak.headers, weak.json(), 403, "insufficient_scope")
+            expect_refusal(weak, 403, "insufficient_scope")
             token = live_issuer.mint(scopes=[READ])
             twice = http.get(
                 "/appointments",
@@ -353,7 +354,7 @@ def test_example_under_gunicorn_threads_fetches_the_keys_once(
                     ("Authorization", f"Bearer {token}"),
                 ],
             )  # gunicorn joins the two lines with ","
-            expect_refusal(twice.status_code, twice.headers, twice.json(), 400, "invalid_request")
+            expect_refusal(twice, 400, "invalid_request")
             created = http.post("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
             assert created.status_code == 201
             assert created.json()["created_by"] == "auth0|user-1"

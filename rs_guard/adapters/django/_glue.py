@@ -22,7 +22,7 @@ from ...config import GuardConfig
 from ...context import RequestContext
 from ...errors import Challenge, RSGuardError
 from .._app_settings import config_from_app
-from .._decorate import Adapter, Authorized, Guarded, protect, refuse_bare_use
+from .._decorate import Adapter, Authorized, Guarded, protect, refuse_bare_use, route_requirements
 from .._routes import REQUIREMENTS_ATTR, RouteRequirements, build_requirements, require_token
 from .._shell import (
     TOKEN_KEY,
@@ -58,6 +58,7 @@ __all__ = [
     "refuse_bare_use",
     "require_token",
     "response_of",
+    "route_requirements",
     "storage_of",
     "verified_under",
 ]

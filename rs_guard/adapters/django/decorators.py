@@ -41,11 +41,9 @@ from ._glue import (
     Adapter,
     Authorized,
     Guarded,
-    RouteRequirements,
-    build_requirements,
     protect,
     refusal,
-    refuse_bare_use,
+    route_requirements,
     storage_of,
     verified_under,
 )
@@ -113,16 +111,15 @@ def require(
     ``guard``: verify with this :class:`~rs_guard.guard.Guard` (another API's settings)
     instead of the process's.
     """
-    refuse_bare_use(scopes, "require")
-    requirements: RouteRequirements = build_requirements(
-        scopes,
-        any_scopes=any_scopes,
-        permission_names=permissions,
-        checks=checks,
-        acr_values=acr_values,
-        max_age=max_age,
-        authorization_details=authorization_details,
-    )
+    options = {
+        "any_scopes": any_scopes,
+        "permissions": permissions,
+        "checks": checks,
+        "acr_values": acr_values,
+        "max_age": max_age,
+        "authorization_details": authorization_details,
+    }
+    requirements = route_requirements(scopes, options, name="require", any_name="any_scopes")
     adapter = _DEFAULT if guard is None else _adapter(guard)
     key: object = "django" if guard is None else ("django", guard)
 

@@ -30,7 +30,6 @@ handler drops other headers), which these classes then rely on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any
 
 from django.http import HttpRequest
@@ -41,7 +40,6 @@ from rest_framework.request import Request
 
 from ...errors import Challenge, KeysUnavailable, MissingCredentials, RSGuardError
 from ...guard import Guard
-from ...rar import DetailsSpec
 from ...requirements import Requirement
 from ...token import AccessToken
 from ._glue import (
@@ -50,6 +48,7 @@ from ._glue import (
     build_requirements,
     error_response,
     require_token,
+    route_requirements,
 )
 from .conf import default_guard
 from .middleware import shell_of, verify_request
@@ -196,26 +195,11 @@ class HasPermissions(_RequirementPermission):
         return build_requirements(permission_names=_names(view, "required_permissions"))
 
 
-def requires(
-    *scopes: str | Requirement,
-    any_scopes: Iterable[str] = (),
-    permissions: Iterable[str] = (),
-    checks: Iterable[Requirement] = (),
-    acr_values: Iterable[str] | None = None,
-    max_age: int | None = None,
-    authorization_details: DetailsSpec | None = None,
-) -> type[BasePermission]:
+def requires(*scopes: str | Requirement, **options: Any) -> type[BasePermission]:
     """A permission class for these requirements: ``permission_classes = [requires(...)]``
-    (the keywords of :func:`rs_guard.adapters.django.require`, step-up and RAR included)."""
-    built = build_requirements(
-        scopes,
-        any_scopes=any_scopes,
-        permission_names=permissions,
-        checks=checks,
-        acr_values=acr_values,
-        max_age=max_age,
-        authorization_details=authorization_details,
-    )
+    (the keywords of :func:`rs_guard.adapters.django.require`, step-up and RAR included,
+    ``guard`` aside)."""
+    built = route_requirements(scopes, options, name="requires", any_name="any_scopes")
 
     class Requires(_RequirementPermission):
         def requirements(self, view: Any) -> RouteRequirements:
