@@ -25,17 +25,48 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, NamedTuple, TypeVar, cast
+import sys
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, NamedTuple, TypedDict, TypeVar, cast
 
 from ..errors import RSGuardError
+from ..rar import DetailsSpec
 from ..requirements import DEFAULT_TIMING, Requirement, Timing
 from ..token import AccessToken
 from ._routes import REQUIREMENTS_ATTR, RouteRequirements, build_requirements
 
+if sys.version_info >= (3, 11):
+    from typing import Unpack
+else:  # pragma: no cover - Python 3.10
+    from typing_extensions import Unpack
+
+
+class _RouteKeywords(TypedDict, total=False):
+    permissions: Iterable[str]
+    checks: Iterable[Requirement]
+    acr_values: Iterable[str] | None
+    max_age: int | None
+    authorization_details: DetailsSpec | None
+
+
+class RouteOptions(_RouteKeywords, total=False):
+    """The keywords of Starlette ``requires`` and FastAPI ``auth.requires``, typed once."""
+
+    any_of: Iterable[str]
+
+
+class ViewOptions(_RouteKeywords, total=False):
+    """The keywords of Django ``require`` and DRF ``requires`` (``any_scopes``)."""
+
+    any_scopes: Iterable[str]
+
+
 __all__ = [
     "Authorized",
     "Guarded",
+    "RouteOptions",
+    "Unpack",
+    "ViewOptions",
     "add_parameter",
     "check_endpoint",
     "protect",
@@ -171,7 +202,7 @@ def protect(
 
 def route_requirements(
     scopes: tuple[str | Requirement, ...],
-    options: dict[str, Any],
+    options: Mapping[str, Any],
     *,
     name: str,
     any_name: str = "any_of",
@@ -197,7 +228,7 @@ def route_requirements(
 
 def route_decorator(
     scopes: tuple[str | Requirement, ...],
-    options: dict[str, Any],
+    options: Mapping[str, Any],
     adapter: Adapter,
     *,
     key: object,

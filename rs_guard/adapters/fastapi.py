@@ -53,7 +53,7 @@ from ..observability import record_refusal
 from ..requirements import Requirement, Timing, all_of
 from ..token import AccessToken
 from ._asgi_io import request_context
-from ._decorate import Authorized, Guarded, route_decorator
+from ._decorate import Authorized, Guarded, RouteOptions, Unpack, route_decorator
 from ._routes import RouteRequirements, dependant_scopes
 from ._shell import (
     CHALLENGE_KEY,
@@ -219,7 +219,9 @@ class RSGuard(SecurityBase):
             lambda args, kwargs: Authorized(kwargs.pop(_TOKEN_PARAM), timing=timing), hidden
         )
 
-    def requires(self, *scopes: str | Requirement, **options: Any) -> Callable[[F], F]:
+    def requires(
+        self, *scopes: str | Requirement, **options: Unpack[RouteOptions]
+    ) -> Callable[[F], F]:
         """Like :func:`rs_guard.adapters.starlette.requires` (the same arguments), through
         this dependency.
 

@@ -22,7 +22,16 @@ from ...config import GuardConfig
 from ...context import RequestContext
 from ...errors import Challenge, RSGuardError
 from .._app_settings import config_from_app
-from .._decorate import Adapter, Authorized, Guarded, protect, refuse_bare_use, route_requirements
+from .._decorate import (
+    Adapter,
+    Authorized,
+    Guarded,
+    Unpack,
+    ViewOptions,
+    protect,
+    refuse_bare_use,
+    route_requirements,
+)
 from .._routes import REQUIREMENTS_ATTR, RouteRequirements, build_requirements, require_token
 from .._shell import (
     TOKEN_KEY,
@@ -47,6 +56,8 @@ __all__ = [
     "PublicPaths",
     "RouteRequirements",
     "Shell",
+    "Unpack",
+    "ViewOptions",
     "build_requirements",
     "config_from_app",
     "context_of",

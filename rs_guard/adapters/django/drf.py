@@ -45,6 +45,8 @@ from ...token import AccessToken
 from ._glue import (
     REFUSED_ATTR,
     RouteRequirements,
+    Unpack,
+    ViewOptions,
     build_requirements,
     error_response,
     require_token,
@@ -195,7 +197,9 @@ class HasPermissions(_RequirementPermission):
         return build_requirements(permission_names=_names(view, "required_permissions"))
 
 
-def requires(*scopes: str | Requirement, **options: Any) -> type[BasePermission]:
+def requires(
+    *scopes: str | Requirement, **options: Unpack[ViewOptions]
+) -> type[BasePermission]:
     """A permission class for these requirements: ``permission_classes = [requires(...)]``
     (the keywords of :func:`rs_guard.adapters.django.require`, step-up and RAR included,
     ``guard`` aside)."""
