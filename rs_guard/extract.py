@@ -48,6 +48,9 @@ def check_syntax(credentials: Credentials) -> None:
     Split from :func:`extract_credentials` so that a token found in the verified-token
     cache (which passed this check when it was stored) does not pay for it again.
     """
+    if _B64TOKEN.fullmatch(credentials.token) and credentials.header.isprintable():
+        return  # the usual case: no character scan beyond these two passes
+    # Only to choose the message: the control-character one takes precedence.
     if _CONTROL.search(credentials.header):
         raise InvalidRequest(
             "the Authorization header contains control characters", reason=Reason.MALFORMED_HEADER
