@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-__all__ = ["RequestContext"]
+__all__ = ["RequestContext", "raw_header_values"]
+
+
+def raw_header_values(raw: Sequence[tuple[bytes, bytes]], name: str) -> list[str]:
+    """Every value of one header (``name`` in lower case) in an ASGI server's byte pairs.
+
+    ASGI servers send lower-case names; ``.lower()`` still guards one that does not, so
+    that "Authorization" beside "authorization" counts as two headers.
+    """
+    key = name.encode("latin-1")
+    return [value.decode("latin-1") for field, value in raw if field.lower() == key]
 
 
 @dataclass(slots=True)
@@ -36,8 +46,5 @@ class RequestContext:
         """Every value of one header (``name`` in lower case), in order."""
         raw = self.raw_headers
         if raw is not None:
-            key = name.encode("latin-1")
-            # ASGI servers send lower-case names; .lower() still guards one that does not,
-            # so that "Authorization" beside "authorization" counts as two headers.
-            return [value.decode("latin-1") for field, value in raw if field.lower() == key]
+            return raw_header_values(raw, name)
         return [value for key, value in self.headers if key == name]

@@ -19,14 +19,15 @@ request (a cached token, no proof id) costs two generator steps and no exception
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from typing import Generic, NamedTuple, TypeVar, Union
 
 import httpx
 
-from .binding import Binding, ProofReplay, make_binding
+from .binding import Binding, ProofReplay, UnboundOnly, make_binding
 from .binding.replay import ReplayStore, make_replay_store
 from .config import GuardConfig
 from .context import RequestContext
@@ -45,6 +46,9 @@ from .verify import TokenPolicy
 __all__ = ["AsyncGuard", "Flow", "Guard", "GuardCore", "KeyWanted"]
 
 log = logging.getLogger("rs_guard.guard")
+
+#: At most this many Authorization header values are kept for :meth:`GuardCore.known_token`.
+_KNOWN_MAX = 1024
 
 Clock = Callable[[], float]
 
@@ -134,6 +138,14 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
             else make_replay_store(config.replay_store, clock=clock)
         )
         self._dpop = config.dpop_enabled
+        #: Authorization header values the flow accepted from the token cache, with the
+        #: token (see :meth:`known_token`); only with no proof of possession and a cache.
+        self._known: dict[str, AccessToken] = {}
+        self._known_max = (
+            min(config.token_cache_size, _KNOWN_MAX)
+            if type(self.binding) is UnboundOnly and config.token_cache_size > 0
+            else 0
+        )
         self._max_token_bytes = config.max_token_bytes
         self._timeout = httpx.Timeout(config.jwks.timeout)
         self._http: ClientT = http_client if http_client is not None else self._client(transport)
@@ -163,6 +175,9 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
             token = self.token_cache.get(credentials.token)
             if token is None:
                 token = yield from self.verification_flow(credentials.token, credentials)
+                known = False
+            else:
+                known = self._known_max > 0
             replay = self.binding.check(ctx, credentials, token, self.clock())
             if replay is not None and not (yield replay):
                 raise InvalidDPoPProof(
@@ -179,7 +194,53 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
             raise error.with_traceback(exc.__traceback__) from exc.__cause__
         if self.observers or wants_accepted():
             self._observe(ctx, started, credentials, token, None)
+        elif known:
+            self._remember(credentials.header, token)
         yield token
+
+    # -- the known-token path ------------------------------------------------------------
+
+    def known_token(
+        self, authorization: Sequence[str], query_string: str | bytes
+    ) -> AccessToken | None:
+        """The token the flow would yield for this request, when that is certain without
+        running it; else ``None`` (then the caller runs :meth:`authentication_flow`).
+
+        ``authorization``: every ``Authorization`` header value of the request;
+        ``query_string``: its query. Certain only when all of these hold, each of which the
+        flow itself would otherwise decide:
+
+        * exactly one header, no query: :func:`~rs_guard.extract.extract_credentials`
+          then reads nothing but the header value;
+        * the value is one the flow accepted earlier from the token cache (so it passed
+          every extraction rule, and no proof of possession is configured, whose proof
+          must be checked on every request);
+        * the token cache still holds that very token: its own check of ``exp``/``nbf``
+          with leeway on every hit, and its removal of tokens whose key changed;
+        * nobody listens for accepted requests (no observer, no DEBUG logging).
+        """
+        if len(authorization) != 1 or query_string:
+            return None
+        value = authorization[0]
+        token = self._known.get(value)
+        if token is None:
+            return None
+        if self.token_cache.get(token.raw) is not token:
+            self._known.pop(value, None)
+            return None
+        if self.observers or wants_accepted():
+            return None
+        return token
+
+    def _remember(self, header: str, token: AccessToken) -> None:
+        known = self._known
+        if header in known:
+            return
+        if len(known) >= self._known_max:
+            # StopIteration, RuntimeError: another thread changed it meanwhile
+            with contextlib.suppress(StopIteration, RuntimeError):
+                known.pop(next(iter(known)), None)
+        known[header] = token
 
     def verification_flow(self, token: str, credentials: Credentials | None = None) -> KeyFlow:
         """Verify a token alone (signature and claims): yields at most one :class:`KeyWanted`."""

@@ -14,7 +14,8 @@ from typing import Any
 
 from ..binding.certs import client_cert_from_asgi
 from ..config import GuardConfig
-from ..context import RequestContext
+from ..context import RequestContext, raw_header_values
+from ..guard import AsyncGuard
 from ..token import AccessToken
 from ..urls import request_url
 from ._shell import TOKEN_KEY
@@ -24,6 +25,8 @@ __all__ = [
     "ASGIApp",
     "URLCache",
     "WebSocketProgress",
+    "authenticate",
+    "known_token",
     "request_context",
     "route_path",
     "send_answer",
@@ -133,6 +136,24 @@ def request_context(
         client_cert=client_cert_from_asgi(scope, config) if config.mtls_enabled else None,
         peer=client[0] if client else None,
     )
+
+
+def known_token(guard: AsyncGuard, scope: Scope) -> AccessToken | None:
+    """The guard's :meth:`~rs_guard.guard.GuardCore.known_token` for this connection."""
+    return guard.known_token(
+        raw_header_values(scope["headers"], "authorization"), scope.get("query_string", b"")
+    )
+
+
+async def authenticate(
+    guard: AsyncGuard, scope: Scope, urls: URLCache | None = None
+) -> AccessToken:
+    """The verified token of this connection (:func:`known_token`, else the guard's whole
+    flow on :func:`request_context`), or the refusal raised."""
+    token = known_token(guard, scope)
+    if token is None:
+        token = await guard.authenticate(request_context(scope, guard.config, urls))
+    return token
 
 
 class WebSocketProgress:

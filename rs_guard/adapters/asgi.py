@@ -51,6 +51,7 @@ from ._asgi_io import (
     Send,
     URLCache,
     WebSocketProgress,
+    authenticate,
     request_context,
     route_path,
     send_answer,
@@ -151,9 +152,7 @@ class RSGuardMiddleware:
         token: AccessToken | None = None
         if not shell.is_public(route_path(scope)):
             try:
-                token = await self.guard.authenticate(
-                    request_context(scope, self.config, self._urls)
-                )
+                token = await authenticate(self.guard, scope, self._urls)
             except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
                 refusal = shell.refuse(scope, exc)
                 if refusal is not None:

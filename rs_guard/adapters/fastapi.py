@@ -52,7 +52,7 @@ from ..loaders import load_config
 from ..observability import record_refusal
 from ..requirements import Requirement, Timing, all_of
 from ..token import AccessToken
-from ._asgi_io import request_context
+from ._asgi_io import authenticate
 from ._decorate import Authorized, Guarded, RouteOptions, Unpack, route_decorator
 from ._routes import RouteRequirements, dependant_scopes
 from ._shell import (
@@ -182,7 +182,7 @@ class RSGuard(SecurityBase):
         try:
             token = verified_under(scope, self.config)
             if token is None:
-                token = await self.guard.authenticate(request_context(scope, self.config))
+                token = await authenticate(self.guard, scope)
                 record_verified(scope, self.config, token)
             self._check(token, tuple(security_scopes.scopes), scope)
         except RSGuardError:

@@ -60,7 +60,7 @@ from ._shell import (
     verified_under,
     warn_if_htu_from_host,
 )
-from .wsgi import context_from_environ, token_from_environ
+from .wsgi import authenticate, token_from_environ
 
 __all__ = [
     "EXTENSION_KEY",
@@ -157,10 +157,12 @@ class RSGuard:
         if state.shell.metadata is not None:
             app.before_request(state.answer_metadata)
 
-        def check_scopes_once() -> None:
+        def check_scopes_once() -> None:  # then off the list (a new list: Flask iterates it)
             if not state.scopes_checked:
                 state.shell.check_routes(app, scopes=state.check_scopes)
                 state.scopes_checked = True
+            hooks = app.before_request_funcs.get(None, [])
+            app.before_request_funcs[None] = [f for f in hooks if f is not check_scopes_once]
 
         app.before_request(check_scopes_once)
 
@@ -231,7 +233,7 @@ def _request_token() -> Authorized:
     state = _state(current_app)
     token = verified_under(environ, state.guard.config)
     if token is None:
-        token = state.guard.authenticate(context_from_environ(environ, state.guard.config))
+        token = authenticate(state.guard, environ)
         record_verified(environ, state.guard.config, token)
     return Authorized(token, request.method, request.path, state.shell.timing)
 
@@ -282,11 +284,8 @@ def _current_token() -> AccessToken:
     if has_request_context():
         environ = request.environ
         state = current_app.extensions.get(EXTENSION_KEY)
-        token = (
-            verified_under(environ, state.guard.config) if isinstance(state, _AppState) else None
-        )
-        if token is None:
-            token = token_from_environ(environ)  # RSGuardWSGIMiddleware without the extension
+        own = verified_under(environ, state.guard.config) if isinstance(state, _AppState) else None
+        token = own or token_from_environ(environ)  # RSGuardWSGIMiddleware without the extension
         if token is not None:
             return token
     raise RuntimeError(

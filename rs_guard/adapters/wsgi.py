@@ -45,7 +45,14 @@ from ._shell import TOKEN_KEY, ErrorResponse, Shell, status_line, warn_if_htu_fr
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-__all__ = ["TOKEN_KEY", "RSGuardWSGIMiddleware", "context_from_environ", "token_from_environ"]
+__all__ = [
+    "TOKEN_KEY",
+    "RSGuardWSGIMiddleware",
+    "authenticate",
+    "context_from_environ",
+    "known_token",
+    "token_from_environ",
+]
 
 log = logging.getLogger("rs_guard.wsgi")
 
@@ -90,6 +97,26 @@ def _headers(environ: WSGIEnvironment) -> list[tuple[str, str]]:
         else:
             headers.append((name, value))
     return headers
+
+
+def known_token(guard: Guard, environ: WSGIEnvironment) -> AccessToken | None:
+    """The guard's :meth:`~rs_guard.guard.GuardCore.known_token` for this request (the
+    ``Authorization`` lines read as :func:`context_from_environ` reads them)."""
+    value = environ.get("HTTP_AUTHORIZATION")
+    if not isinstance(value, str):
+        return None
+    return guard.known_token(
+        _split_joined("authorization", value), environ.get("QUERY_STRING") or ""
+    )
+
+
+def authenticate(guard: Guard, environ: WSGIEnvironment) -> AccessToken:
+    """The verified token of this request (:func:`known_token`, else the guard's whole
+    flow on :func:`context_from_environ`), or the refusal raised."""
+    token = known_token(guard, environ)
+    if token is None:
+        token = guard.authenticate(context_from_environ(environ, guard.config))
+    return token
 
 
 def _wsgi_str(value: str) -> str:
@@ -185,7 +212,7 @@ class RSGuardWSGIMiddleware:
         if self.shell.is_public(path):
             return self.app(environ, start_response)
         try:
-            token = self.guard.authenticate(context_from_environ(environ, self.config))
+            token = authenticate(self.guard, environ)
         except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
             refusal = self.shell.refuse(environ, exc)
             if refusal is not None:
