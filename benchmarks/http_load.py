@@ -15,7 +15,7 @@ differs from ``unprotected`` only by its authentication:
   :class:`~benchmarks.references.StrictVerifier` on a miss), scope check;
 * ``thin_strict``: the same middleware verifying every request, no cache;
 * ``thin_pyjwt``: the same middleware calling PyJWT's ``jwt.decode`` every request;
-* ``mw_requires``: :class:`rs_guard.adapters.asgi.RSGuardMiddleware` and Starlette's own
+* ``mw_requires``: :class:`rs_guard.adapters.starlette.RSGuardMiddleware` and Starlette's own
   ``requires(scope)`` on the endpoint;
 * ``idiom``: the README's FastAPI idiom, ``auth.install(app)`` and
   ``Security(auth, scopes=[...])`` (``RS_GUARD_TOKEN_CACHE=0`` turns its cache off).
@@ -86,7 +86,7 @@ def make_app() -> Any:
     elif variant == "mw_requires":
         from starlette.authentication import requires
 
-        from rs_guard.adapters.asgi import RSGuardMiddleware
+        from rs_guard.adapters.starlette import RSGuardMiddleware
         from rs_guard.loaders import load_config
 
         app.add_middleware(RSGuardMiddleware, config=load_config())
