@@ -19,6 +19,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ._jose import CompactJWS, JOSEError, parse_compact_jws
+from ._sharing import Sharing
 from .config import GuardConfig
 from .errors import InvalidToken
 from .keys import VerificationKey
@@ -138,6 +139,8 @@ class TokenPolicy:
         self.required = tuple(required)
         self.lifetime = config.token_lifetime
         self.uses_permissions = config.uses_permissions
+        #: With the token cache on, verified tokens share what they repeat (memory).
+        self._sharing = Sharing() if config.token_cache_size > 0 else None
         self.granted_reason = rbac_reason(config.token_dialect, config.enforce_policies)
         sta = config.subject_type_authorization
         self.deny_users = sta is not None and sta.user == "deny_all"
@@ -371,16 +374,24 @@ class TokenPolicy:
 
     def build(self, unverified: UnverifiedToken) -> AccessToken:
         """The :class:`AccessToken` of a token whose signature was checked."""
-        claims = unverified.claims
+        claims, header, issuer = unverified.claims, unverified.header, unverified.issuer
         scope = claims.get("scope")
-        scopes = split_delimited(scope) if scope else _EMPTY
-        permissions = frozenset(claims["permissions"]) if claims.get("permissions") else _EMPTY
+        sharing = self._sharing
+        if sharing is None:
+            scopes = split_delimited(scope) if scope else _EMPTY
+            permissions = frozenset(claims["permissions"]) if claims.get("permissions") else _EMPTY
+        else:  # the token is going to be cached: one copy of what tokens repeat
+            claims, header = sharing.claims(claims), sharing.header(header)
+            issuer = sharing.string(issuer)
+            scopes = sharing.scope_set(scope, split_delimited) if scope else _EMPTY
+            names = claims.get("permissions")
+            permissions = sharing.name_set(names) if names else _EMPTY
         cnf = claims.get("cnf")
         return AccessToken(
             unverified.raw,
             MappingProxyType(claims),
-            MappingProxyType(unverified.header),
-            unverified.issuer,
+            MappingProxyType(header),
+            issuer,
             scopes,
             permissions,
             permissions if self.uses_permissions else scopes,
