@@ -229,13 +229,14 @@ def default_error_response(exc: RSGuardError) -> Response:
 def _request_token() -> Authorized:
     """The request's token verified under this app's settings: the WSGI middleware's when it
     used the same settings object, else verified here (once per request, in its environ)."""
-    environ = request.environ
-    state = _state(current_app)
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup each
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    environ, state = req.environ, _state(app)
     token = verified_under(environ, state.guard.config)
     if token is None:
         token = authenticate(state.guard, environ)
         record_verified(environ, state.guard.config, token)
-    return Authorized(token, request.method, request.path, state.shell.timing)
+    return Authorized(token, req.method, req.path, state.shell.timing)
 
 
 _GUARDED = Guarded(lambda args, kwargs: _request_token())
