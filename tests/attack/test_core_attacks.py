@@ -51,7 +51,8 @@ def test_verify_refuses_unbound_when_the_api_requires_binding(issuer: TokenIssue
     with pytest.raises(InvalidToken) as info:
         guard.verify(token)
     assert info.value.reason == "binding_required"
-    assert guard.verify(token, binding_checked=True).scopes == {"read:a"}
+    verified = guard.verify(token, binding_checked=True)
+    assert verified.scopes == {"read:a"}
 
 
 @pytest.mark.anyio
