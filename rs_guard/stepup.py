@@ -49,6 +49,10 @@ def _judge(
             failures.append("the token does not say when the user authenticated (auth_time)")
         elif timing.clock() - auth_time > max_age + timing.leeway:
             failures.append(f"the user authenticated more than {max_age} seconds ago")
+        elif auth_time > timing.clock() + timing.leeway:
+            # The time of a past event (RFC 9068 §2.2.1): one in the future would pass any
+            # max_age until exp; judged as iat is, with the leeway.
+            failures.append("the token's auth_time is in the future")
     if failures:
         raise InsufficientUserAuthentication(
             "; ".join(failures), acr_values=acr_values, max_age=max_age

@@ -87,6 +87,19 @@ def test_step_up_refuses_auth_time_that_is_no_numeric_date(
     assert "auth_time" in info.value.description
 
 
+def test_step_up_refuses_an_auth_time_in_the_future(issuer: TokenIssuer, clock) -> None:
+    """An authentication event later than now (beyond the leeway) would meet any max_age
+    for the token's whole life."""
+    guard = Guard(issuer.config(), transport=issuer.transport(), clock=clock)
+    requirement = step_up(max_age=300)
+    late = guard.verify(issuer.mint(claims={"auth_time": clock() + 3600}))
+    with pytest.raises(InsufficientUserAuthentication) as info:
+        requirement.check_at(late, Timing(clock, 10))
+    assert info.value.description == "the token's auth_time is in the future"
+    within_leeway = guard.verify(issuer.mint(claims={"auth_time": clock() + 5}))
+    requirement.check_at(within_leeway, Timing(clock, 10))
+
+
 # -- RAR: true is not 1, inside arrays and objects too --------------------------------
 
 
