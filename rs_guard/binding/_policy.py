@@ -67,7 +67,7 @@ def refuse_as_bearer(pop: ProofOfPossession | None, token: AccessToken) -> None:
     no request, so no proof of possession is checked).
 
     A sender-constrained token presented without its proof is not to be accepted as a
-    bearer token (RFC 9449 §7.1 for ``cnf.jkt``, RFC 8705 §3 for ``cnf x5t#S256``); an
+    bearer token (RFC 9449 §7.2 for ``cnf.jkt``, RFC 8705 §3 for ``cnf x5t#S256``); an
     unbound token is refused where these settings require a binding.
     """
     if token.cnf is not None:

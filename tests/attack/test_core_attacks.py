@@ -25,7 +25,7 @@ JKT = "0ZcOCORZNYy-DWpqq30jZyJGHTN0d2HglBV3uiguA4I"
 
 @pytest.mark.parametrize("cnf", [{"jkt": JKT}, {"x5t#S256": JKT}, {"other": "x"}])
 def test_verify_refuses_a_bound_token_as_bearer(issuer: TokenIssuer, clock, cnf) -> None:
-    """RFC 9449 §7.1 / RFC 8705 §3: a caller of verify() uses the token as a bearer token;
+    """RFC 9449 §7.2 / RFC 8705 §3: a caller of verify() uses the token as a bearer token;
     a sender-constrained token must not come back from it as if it were one."""
     guard = Guard(issuer.config(), transport=issuer.transport(), clock=clock)
     token = issuer.mint(scopes=["read:a"], cnf=cnf)
