@@ -5,6 +5,7 @@ RFC 9728 document's path. No variant may reach a protected view without a valid 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from conftest import EXAMPLES, ExampleClient, bearer
@@ -110,3 +111,50 @@ def test_metadata_path_tricks_are_not_the_document_and_not_a_way_in(
         answer = client.get(path)
         assert answer.status in (400, 401, 404), (path, answer.status)
         assert b"appointments" not in answer.body or answer.status == 401
+
+
+def _raw_asgi_get(app: Any, path: str) -> tuple[int, bytes]:
+    """One GET sent to the ASGI app with ``path`` exactly as given (an HTTP client would
+    remove dot segments first; a raw request on the wire need not)."""
+    import anyio
+
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode("latin-1", "replace"),
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+        "state": {},
+    }
+    anyio.run(app, scope, receive, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return int(start["status"]), body
+
+
+@pytest.mark.parametrize("example", ["examples.fastapi_app", "examples.starlette_app"])
+@pytest.mark.parametrize(
+    "path", ["/health/../me", "/health/./../me", "/health/..", "/health//../me", "/health/../../me"]
+)
+def test_raw_dot_segments_reach_no_view_through_the_asgi_examples(
+    load_example: Load, example: str, path: str
+) -> None:
+    client = load_example(example, RS_GUARD_RESOURCE_METADATA="false")
+    status, body = _raw_asgi_get(client.module.app, path)
+    assert status in (401, 404), (path, status)
+    assert not _served_me(body)
