@@ -282,11 +282,11 @@ def _current_token() -> AccessToken:
     if has_request_context():
         environ = request.environ
         state = current_app.extensions.get(EXTENSION_KEY)
-        token = (
-            verified_under(environ, state.guard.config) if isinstance(state, _AppState) else None
-        )
-        if token is None:
-            token = token_from_environ(environ)  # RSGuardWSGIMiddleware without the extension
+        # The extension's own settings only (provenance); else RSGuardWSGIMiddleware's token.
+        if isinstance(state, _AppState):
+            token = verified_under(environ, state.guard.config)
+        else:
+            token = token_from_environ(environ)
         if token is not None:
             return token
     raise RuntimeError(

@@ -197,9 +197,7 @@ class HasPermissions(_RequirementPermission):
         return build_requirements(permission_names=_names(view, "required_permissions"))
 
 
-def requires(
-    *scopes: str | Requirement, **options: Unpack[ViewOptions]
-) -> type[BasePermission]:
+def requires(*scopes: str | Requirement, **options: Unpack[ViewOptions]) -> type[BasePermission]:
     """A permission class for these requirements: ``permission_classes = [requires(...)]``
     (the keywords of :func:`rs_guard.adapters.django.require`, step-up and RAR included,
     ``guard`` aside)."""
