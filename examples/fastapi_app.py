@@ -22,7 +22,7 @@ WRITE = "write:appointments"
 
 auth = RSGuard(load_config())
 app = FastAPI(title="rs_guard example: appointments")
-auth.install(app, public_paths=["/health", "/docs*", "/openapi.json", "/redoc*"])
+auth.install(app, public_paths=["/health"])  # /docs, /redoc, /openapi.json stay public
 
 _APPOINTMENTS: list[dict[str, Any]] = [{"id": "1", "title": "dentist"}]
 

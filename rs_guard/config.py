@@ -95,12 +95,13 @@ def check_url(field_name: str, url: str) -> str:
         host = parts.hostname
         parts.port  # noqa: B018  # raises ValueError for a port out of range
     except (ValueError, TypeError, AttributeError) as exc:
-        raise ConfigError(field_name, f"not a valid URL: {url!r}") from exc
+        raise ConfigError(field_name, f"not a valid URL: {redact_url(url)!r}") from exc
     if parts.scheme not in ("https", "http") or not host:
-        raise ConfigError(field_name, f"must be an absolute https URL, got {url!r}")
+        raise ConfigError(field_name, f"must be an absolute https URL, got {redact_url(url)!r}")
     if parts.scheme == "http" and not is_loopback_host(host):
         raise ConfigError(
-            field_name, f"must use https (http is accepted only on loopback hosts): {url!r}"
+            field_name,
+            f"must use https (http is accepted only on loopback hosts): {redact_url(url)!r}",
         )
     if parts.username or parts.password:
         raise ConfigError(field_name, "must not carry credentials")

@@ -215,7 +215,7 @@ def _verdict(
 ) -> AccessToken | None:
     """The guard's own decision (and the route's: its first failed check) into ``result``."""
     try:
-        verified = guard.verify(token)
+        verified = guard.verify(token, binding_checked=True)  # judged apart: _binding
         if isinstance(guard.binding, UnboundOnly):
             guard.binding.check(None, None, verified, now)  # type: ignore[arg-type]
     except RSGuardError as exc:

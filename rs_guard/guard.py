@@ -28,6 +28,7 @@ from typing import Generic, NamedTuple, TypeVar, Union
 import httpx
 
 from .binding import Binding, ProofReplay, UnboundOnly, make_binding
+from .binding._policy import refuse_as_bearer
 from .binding.replay import ReplayStore, make_replay_store
 from .config import GuardConfig
 from .context import RequestContext
@@ -265,9 +266,14 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
         self.token_cache.put(verified)
         return verified
 
-    def _verify_flow(self, token: str) -> Flow:
-        """:meth:`verification_flow` in the shape the drivers run: its token yielded last."""
+    def _verify_flow(self, token: str, binding_checked: bool) -> Flow:
+        """:meth:`verification_flow` in the shape the drivers run: its token yielded last.
+
+        With no request there is no proof of possession: a bound token is refused unless
+        the caller checks its binding (``binding_checked``), :func:`refuse_as_bearer`."""
         verified = yield from self.verification_flow(token)
+        if not binding_checked:
+            refuse_as_bearer(self.config.proof_of_possession, verified)
         yield verified
 
     def _observe(
@@ -325,9 +331,14 @@ class Guard(GuardCore[httpx.Client, httpx.BaseTransport, JWKSClient]):
         """The verified token of a request, or an :class:`RSGuardError` that refuses it."""
         return self._drive(self.authentication_flow(ctx))
 
-    def verify(self, token: str) -> AccessToken:
-        """Verify a token alone: signature and claims, no request and no binding check."""
-        return self._drive(self._verify_flow(token))
+    def verify(self, token: str, *, binding_checked: bool = False) -> AccessToken:
+        """Verify a token alone: signature and claims, no request.
+
+        A token bound to a key (``cnf``: DPoP, mTLS) is refused, as is an unbound one when
+        the settings require a binding: the caller would use it as a bearer token. Pass
+        ``binding_checked=True`` only when your code checks the proof of possession itself.
+        """
+        return self._drive(self._verify_flow(token, binding_checked))
 
     def _drive(self, flow: Flow) -> AccessToken:
         step = next(flow)
@@ -371,9 +382,9 @@ class AsyncGuard(GuardCore[httpx.AsyncClient, httpx.AsyncBaseTransport, AsyncJWK
         """:meth:`Guard.authenticate`, awaited."""
         return await self._drive(self.authentication_flow(ctx))
 
-    async def verify(self, token: str) -> AccessToken:
+    async def verify(self, token: str, *, binding_checked: bool = False) -> AccessToken:
         """:meth:`Guard.verify`, awaited."""
-        return await self._drive(self._verify_flow(token))
+        return await self._drive(self._verify_flow(token, binding_checked))
 
     async def _drive(self, flow: Flow) -> AccessToken:
         step = next(flow)

@@ -47,13 +47,35 @@ _CLAIM = "authorization_details"
 DetailsSpec = Mapping[str, Any] | Iterable[Mapping[str, Any]]
 
 
+def _same(required: Any, granted: Any) -> bool:
+    """JSON equality at every depth: ``true`` is not ``1`` (RFC 8259 §3 keeps the literal
+    names apart from numbers), where Python's ``==`` (and ``in``) takes them as equal."""
+    if isinstance(required, bool) or isinstance(granted, bool):
+        return granted is required
+    if isinstance(required, Mapping):
+        return (
+            isinstance(granted, Mapping)
+            and required.keys() == granted.keys()
+            and all(_same(value, granted[name]) for name, value in required.items())
+        )
+    if isinstance(required, (list, tuple)):
+        return (
+            isinstance(granted, list)
+            and len(required) == len(granted)
+            and all(_same(r, g) for r, g in zip(required, granted, strict=True))
+        )
+    if isinstance(granted, (Mapping, list)):
+        return False
+    return bool(granted == required)
+
+
 def _field_matches(required: Any, granted: Any) -> bool:
     """One field: every required array value present, otherwise an equal value."""
     if isinstance(required, (list, tuple)):
-        return isinstance(granted, list) and all(value in granted for value in required)
-    if isinstance(required, bool) or isinstance(granted, bool):
-        return granted is required  # true is not 1
-    return bool(granted == required)
+        return isinstance(granted, list) and all(
+            any(_same(value, item) for item in granted) for value in required
+        )
+    return _same(required, granted)
 
 
 def entry_matches(entry: Any, detail_type: str, fields: Mapping[str, Any]) -> bool:

@@ -327,9 +327,23 @@ def closest_name(name: str) -> str | None:
     return matches[0] if matches else None
 
 
+#: ``RS_GUARD_*`` names our own scripts read (``scripts/``: the venv; ``benchmarks/``):
+#: not settings, and no typo of one either, so never warned about.
+TOOLING_NAMES = frozenset({"RS_GUARD_VENV"})
+TOOLING_PREFIXES = ("RS_GUARD_BENCH_",)
+
+
 def unknown_names(names: Iterable[str]) -> list[str]:
-    """The ``RS_GUARD_*`` names among ``names`` that are not settings, in order."""
-    return [n for n in names if n.startswith(PREFIX) and n not in BY_NAME]
+    """The ``RS_GUARD_*`` names among ``names`` that are not settings (nor our tooling's
+    own, :data:`TOOLING_NAMES`), in order."""
+    return [
+        n
+        for n in names
+        if n.startswith(PREFIX)
+        and n not in BY_NAME
+        and n not in TOOLING_NAMES
+        and not n.startswith(TOOLING_PREFIXES)
+    ]
 
 
 def unknown_message(name: str) -> str:

@@ -23,9 +23,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .errors import InsufficientUserAuthentication
+from .errors import InsufficientUserAuthentication, InvalidToken
 from .requirements import DEFAULT_TIMING, Requirement, Timing
 from .token import AccessToken
+from .verify import _number
 
 __all__ = ["InsufficientUserAuthentication", "StepUpRequirement", "step_up"]
 
@@ -40,11 +41,18 @@ def _judge(
         if not isinstance(acr, str) or acr not in acr_values:
             failures.append("the authentication context (acr) is not one this route accepts")
     if max_age is not None:
-        auth_time = token.claims.get("auth_time")
-        if isinstance(auth_time, bool) or not isinstance(auth_time, (int, float)):
+        try:  # a finite NumericDate (RFC 9470 §6.1, RFC 7519 §2), as exp and iat
+            auth_time = _number(token.claims, "auth_time")
+        except InvalidToken:
+            auth_time = None
+        if auth_time is None:
             failures.append("the token does not say when the user authenticated (auth_time)")
         elif timing.clock() - auth_time > max_age + timing.leeway:
             failures.append(f"the user authenticated more than {max_age} seconds ago")
+        elif auth_time > timing.clock() + timing.leeway:
+            # The time of a past event (RFC 9068 §2.2.1): one in the future would pass any
+            # max_age until exp; judged as iat is, with the leeway.
+            failures.append("the token's auth_time is in the future")
     if failures:
         raise InsufficientUserAuthentication(
             "; ".join(failures), acr_values=acr_values, max_age=max_age

@@ -69,10 +69,11 @@ def _has_dot_segment(path: str) -> bool:
 class PublicPaths:
     """Paths that need no token.
 
-    ``"/health"`` matches that path exactly; an entry ending in ``*`` is a prefix
-    (``"/static/*"`` matches ``/static/app.css``; ``"/docs*"`` matches ``/docs`` and
-    ``/docs/oauth2-redirect``). Matching is on the decoded path inside the app, without
-    the query: WSGI ``PATH_INFO``, ASGI ``path`` without its ``root_path``.
+    ``"/health"`` matches that path exactly; an entry ending in ``*`` is a prefix that
+    stops at a segment boundary (``"/static/*"`` matches ``/static/app.css``; ``"/docs*"``
+    matches ``/docs`` and ``/docs/oauth2-redirect``, never ``/docsets``). Matching is on the
+    decoded path inside the app, without the query: WSGI ``PATH_INFO``, ASGI ``path``
+    without its ``root_path``.
     """
 
     __slots__ = ("exact", "prefixes")
@@ -86,7 +87,11 @@ class PublicPaths:
             if not isinstance(path, str) or not path.startswith("/"):
                 raise ConfigError("public_paths", f"{path!r} is not a path starting with /")
             if path.endswith("*"):
-                prefixes.append(path[:-1])
+                stem = path[:-1]
+                if not stem.endswith("/"):  # "/docs*": /docs and below it, not /docsets
+                    exact.add(stem)
+                    stem += "/"
+                prefixes.append(stem)
             else:
                 exact.add(path)
         self.exact = frozenset(exact)

@@ -159,8 +159,7 @@ class RSGuard:
 
         def check_scopes_once() -> None:  # then off the list (a new list: Flask iterates it)
             if not state.scopes_checked:
-                state.shell.check_routes(app, scopes=state.check_scopes)
-                state.scopes_checked = True
+                self.check_scopes(app)
             hooks = app.before_request_funcs.get(None, [])
             app.before_request_funcs[None] = [f for f in hooks if f is not check_scopes_once]
 
@@ -227,11 +226,9 @@ def default_error_response(exc: RSGuardError) -> Response:
 
 
 def _request_token() -> Authorized:
-    """The request's token verified under this app's settings: the WSGI middleware's when it
-    used the same settings object, else verified here (once per request, in its environ)."""
-    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup each
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    environ, state = req.environ, _state(app)
+    """The request's token under this app's own settings (the middleware's, else verified)."""
+    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
+    environ, state = req.environ, _state(current_app)
     token = verified_under(environ, state.guard.config)
     if token is None:
         token = authenticate(state.guard, environ)
@@ -285,8 +282,11 @@ def _current_token() -> AccessToken:
     if has_request_context():
         environ = request.environ
         state = current_app.extensions.get(EXTENSION_KEY)
-        own = verified_under(environ, state.guard.config) if isinstance(state, _AppState) else None
-        token = own or token_from_environ(environ)  # RSGuardWSGIMiddleware without the extension
+        # The extension's own settings only (provenance); else RSGuardWSGIMiddleware's token.
+        if isinstance(state, _AppState):
+            token = verified_under(environ, state.guard.config)
+        else:
+            token = token_from_environ(environ)
         if token is not None:
             return token
     raise RuntimeError(

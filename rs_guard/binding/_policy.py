@@ -22,7 +22,7 @@ from ..errors import InvalidToken
 from ..reasons import Reason
 from ..token import AccessToken
 
-__all__ = ["binding_required", "check_members"]
+__all__ = ["binding_required", "check_members", "refuse_as_bearer"]
 
 
 def binding_required(pop: ProofOfPossession | None, token: AccessToken) -> bool:
@@ -60,3 +60,25 @@ def check_members(cnf: Mapping[str, Any], member: str, mechanism: str) -> Any:
     if not isinstance(value, str) or not value or not value.isascii():
         raise InvalidToken(f"the token's cnf {member} is not a string", reason=Reason.INVALID_CLAIM)
     return value
+
+
+def refuse_as_bearer(pop: ProofOfPossession | None, token: AccessToken) -> None:
+    """Refuse ``token`` for a caller that will use it as a bearer token (``Guard.verify``:
+    no request, so no proof of possession is checked).
+
+    A sender-constrained token presented without its proof is not to be accepted as a
+    bearer token (RFC 9449 §7.2 for ``cnf.jkt``, RFC 8705 §3 for ``cnf x5t#S256``); an
+    unbound token is refused where these settings require a binding.
+    """
+    if token.cnf is not None:
+        raise InvalidToken(
+            "the token is bound to a key (cnf), and no proof of possession was checked; "
+            "verify(token, binding_checked=True) when your code checks the proof",
+            reason=Reason.UNCHECKED_BINDING,
+        )
+    if binding_required(pop, token):
+        raise InvalidToken(
+            "this API accepts only bound tokens (proof_of_possession), and the token has "
+            "no cnf binding",
+            reason=Reason.BINDING_REQUIRED,
+        )

@@ -180,6 +180,32 @@ def test_flask_extension_of_b_behind_the_wsgi_middleware_of_a(
     assert (ok.status_code, ok.json) == (200, {"sub": "auth0|b-user"})
 
 
+def test_current_token_of_b_never_falls_back_to_the_wsgi_middleware_of_a(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    """A view of extension B without ``@require`` reads ``current_token``: A's middleware
+    verified the request, B did not, so there is no token for B (a programming error,
+    not A's subject served under B)."""
+    guard_a = Guard(issuer.config(), clock=clock, transport=issuer.transport())
+    guard_b = Guard(issuer.config(audience=B_AUDIENCE), clock=clock, transport=issuer.transport())
+    app = Flask(__name__)
+    FlaskGuard(app, guard=guard_b)
+    seen: list[str] = []
+
+    @app.get("/unprotected")
+    def unprotected() -> dict[str, Any]:
+        try:
+            seen.append(current_token.subject)
+        except RuntimeError as exc:
+            seen.append(f"refused: {str(exc)[:40]}")
+        return {}
+
+    app.wsgi_app = RSGuardWSGIMiddleware(app.wsgi_app, guard=guard_a)  # type: ignore[method-assign]
+    answer = app.test_client().get("/unprotected", headers=bearer(for_a(issuer)))
+    assert answer.status_code == 200
+    assert seen == ["refused: current_token is only available while ha"]
+
+
 def test_starlette_requires_takes_only_the_innermost_middlewares_token(
     issuer: TokenIssuer, clock: Any
 ) -> None:

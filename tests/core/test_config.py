@@ -362,3 +362,20 @@ def test_a_short_hs256_secret_is_logged_but_accepted(caplog: pytest.LogCaptureFi
             issuer="https://i.example/", audience="a", algorithm="HS256", signing_secret="s" * 32
         )
     assert caplog.text == ""
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:s3cret-pw@[bad/.well-known/jwks.json",
+        "ftp://user:s3cret-pw@host/jwks.json",
+        "http://user:s3cret-pw@example.com/jwks.json",
+    ],
+)
+def test_a_refused_url_never_shows_its_password(url: str) -> None:
+    from rs_guard.config import check_url
+
+    with pytest.raises(ConfigError) as caught:
+        check_url("jwks_uri", url)
+    assert "s3cret-pw" not in str(caught.value)
+    assert "***@" in str(caught.value)

@@ -75,7 +75,7 @@ def test_a_proof_id_seen_before_is_refused(issuer: TokenIssuer, clock: Any) -> N
     guard = Guard(config, clock=clock, transport=issuer.transport())
     key = DPoPKey(clock=clock)
     token = issuer.mint(cnf=key.cnf)
-    guard.verify(token)  # cached: the flow goes straight to the binding
+    guard.verify(token, binding_checked=True)  # cached: the flow goes straight to the binding
     ctx = request(token, scheme="DPoP", dpop=key.proof("GET", URL, access_token=token))
     flow = guard.authentication_flow(ctx)
     replay = next(flow)

@@ -623,7 +623,7 @@ def test_the_access_token_object(issuer: TokenIssuer, guard: Guard) -> None:
         cnf={"jkt": "abc"},
         claims={"https://example.com/roles": ["admin"]},
     )
-    token = guard.verify(raw)
+    token = guard.verify(raw, binding_checked=True)
     assert token.raw == raw
     assert token.subject == "auth0|42"
     assert token.client_id == "app"
