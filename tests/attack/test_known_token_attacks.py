@@ -14,17 +14,22 @@ import random
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+import httpx
 import pytest
+from fastapi import FastAPI, Security
 from flask import Flask, jsonify
 from werkzeug.test import Client
 
-from rs_guard import Guard
+from rs_guard import AsyncGuard, Guard
+from rs_guard.adapters.asgi import RSGuardMiddleware
+from rs_guard.adapters.fastapi import RSGuard as FastAPIGuard
 from rs_guard.adapters.flask import RSGuard, current_token, require
 from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware, token_from_environ
 from rs_guard.errors import RSGuardError
 from rs_guard.extract import Credentials, check_syntax
 from rs_guard.guard import Flow, GuardCore
 from rs_guard.testing import TokenIssuer
+from rs_guard.token import AccessToken
 
 
 def hello(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
@@ -234,4 +239,133 @@ def test_the_flow_and_the_known_path_read_the_same_authorization_key(
     answer = client.get("/x", environ_overrides={"HTTP_authorization": f"Bearer {token}"})
     assert answer.status_code == 401
     assert answer.headers["WWW-Authenticate"] == 'Bearer realm="api"'
+    guard.close()
+
+
+@pytest.mark.anyio
+async def test_a_fastapi_dependency_of_b_behind_the_middleware_of_a(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    """A header value known to A (the ASGI middleware) runs B's own flow and B's scope
+    check in B's dependency on every request: 403, then 200 with the right scope; C's
+    dependency (another audience) refuses it every time."""
+    outer = AsyncGuard(issuer.config(), transport=issuer.transport(), clock=clock)
+    inner = AsyncGuard(issuer.config(realm="inner"), transport=issuer.transport(), clock=clock)
+    auth = FastAPIGuard(guard=inner)
+    app = FastAPI()
+    stranger = AsyncGuard(
+        issuer.config(audience="https://other.rs-guard.test"),
+        transport=issuer.transport(),
+        clock=clock,
+    )
+    other = FastAPIGuard(guard=stranger)
+    auth.install(app, middleware=False)  # the RFC 6750 error handler
+
+    @app.get("/x")
+    async def write(
+        token: AccessToken = Security(auth, scopes=["write:things"]),  # noqa: B008 (local)
+    ) -> Any:
+        return {"sub": token.subject}
+
+    @app.get("/y")
+    async def other_api(token: AccessToken = Security(other)) -> Any:  # noqa: B008
+        return {"sub": token.subject}
+
+    asgi = RSGuardMiddleware(app, guard=outer)
+    weak, good = issuer.mint(scopes=["read:things"]), issuer.mint(scopes=["write:things"])
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=asgi), base_url="http://testserver"
+    ) as http:
+        for _ in range(4):
+            answer = await http.get("/x", headers={"Authorization": f"Bearer {weak}"})
+            assert answer.status_code == 403
+            assert answer.json()["error"] == "insufficient_scope"
+        for _ in range(4):
+            answer = await http.get("/x", headers={"Authorization": f"Bearer {good}"})
+            assert answer.json() == {"sub": "auth0|user-1"}
+        # C (another audience) refuses, on every request, a value A and B know
+        for _ in range(3):
+            answer = await http.get("/y", headers={"Authorization": f"Bearer {good}"})
+            assert answer.status_code == 401
+            assert answer.json()["error"] == "invalid_token"
+            assert "audience" in answer.json()["error_description"]
+    await stranger.aclose()
+    await outer.aclose()
+    await inner.aclose()
+
+
+def test_threads_racing_a_key_change_never_accept_the_old_token_after_it(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    """WSGI threads send a known header while the key is removed: every request that
+    starts after the refresh has returned is refused (no stale known-token answer)."""
+    import threading
+
+    guard = Guard(issuer.config(), transport=issuer.transport(), clock=clock)
+    app = RSGuardWSGIMiddleware(hello, guard=guard)
+    token = issuer.mint()
+    header = {"Authorization": f"Bearer {token}"}
+    for _ in range(2):
+        assert Client(app).get("/x", headers=header).status_code == 200
+    rotated = threading.Event()
+    stop = threading.Event()
+    late: list[int] = []
+
+    def hammer() -> None:
+        client = Client(app)
+        while not stop.is_set():
+            after = rotated.is_set()
+            status = client.get("/x", headers=header).status_code
+            if after:
+                late.append(status)
+
+    threads = [threading.Thread(target=hammer) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    issuer.rotate(keep_old=False)
+    [keys] = guard.jwks.values()
+    keys.refresh()
+    rotated.set()
+    for _ in range(2000):  # a bounded wait (20 s at most) for 200 late answers
+        if len(late) >= 200:
+            break
+        stop.wait(0.01)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert set(late) == {401}
+    guard.close()
+
+
+def test_a_step_up_route_reads_the_clock_on_every_known_request(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    """Flask ``require(max_age=...)``: the known-token path hands back the token, the
+    route still judges ``auth_time`` against the clock each time (RFC 9470 §3)."""
+    guard = Guard(issuer.config(), transport=issuer.transport(), clock=clock)
+    app = Flask(__name__)
+    RSGuard(app, guard=guard, check_scopes=False)
+
+    @app.get("/x")
+    @require(max_age=60)
+    def fresh() -> Any:
+        return jsonify(sub=current_token.subject)
+
+    client = app.test_client()
+    token = issuer.mint(claims={"auth_time": int(clock())})
+    header = {"Authorization": f"Bearer {token}"}
+    runs = count_flows(guard)
+    for _ in range(3):
+        assert client.get("/x", headers=header).json == {"sub": "auth0|user-1"}
+    assert runs == [2]  # the third request took the known-token path
+    clock.advance(61 + guard.config.leeway)
+    for _ in range(2):
+        answer = client.get("/x", headers=header)
+        assert answer.status_code == 401
+        assert answer.json is not None
+        assert answer.json["error"] == "insufficient_user_authentication"
+        assert answer.headers["WWW-Authenticate"] == (
+            'Bearer error="insufficient_user_authentication", '
+            'error_description="the user authenticated more than 60 seconds ago", max_age="60"'
+        )
     guard.close()
