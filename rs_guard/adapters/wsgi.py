@@ -93,6 +93,10 @@ def _headers(environ: WSGIEnvironment) -> list[tuple[str, str]]:
         if not isinstance(value, str):
             continue
         if name in _SINGLE_TOKEN_HEADERS:
+            if not key.isupper():
+                # PEP 3333's spelling only (HTTP_AUTHORIZATION, as known_token reads it):
+                # another one is no server's, and would make the two readings differ.
+                continue
             headers.extend((name, part) for part in _split_joined(name, value))
         else:
             headers.append((name, value))
