@@ -46,6 +46,9 @@ from .verify import TokenPolicy
 
 __all__ = ["AsyncGuard", "Flow", "Guard", "GuardCore", "KeyWanted"]
 
+#: Room for the scheme and spaces around the token in a remembered header value.
+_KNOWN_SCHEME_SLACK = 16
+
 log = logging.getLogger("rs_guard.guard")
 
 #: At most this many Authorization header values are kept for :meth:`GuardCore.known_token`.
@@ -235,7 +238,9 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
 
     def _remember(self, header: str, token: AccessToken) -> None:
         known = self._known
-        if header in known:
+        if header in known or len(header) > len(token.raw) + _KNOWN_SCHEME_SLACK:
+            # A value padded far beyond its token is not remembered: the map's bytes stay
+            # bounded by the token cache's own (such a request still takes the flow).
             return
         if len(known) >= self._known_max:
             # StopIteration, RuntimeError: another thread changed it meanwhile

@@ -216,3 +216,16 @@ async def test_the_asgi_middleware_takes_the_same_path(issuer: TokenIssuer, cloc
         expect_refusal(answer, 401, "invalid_token", description="expired")
         assert runs == [5]
     await guard.aclose()
+
+
+def test_a_padded_header_value_is_never_remembered(
+    client: Client, guard: Guard, issuer: TokenIssuer
+) -> None:
+    """Spaces padding a known token to the header limit would grow the map's bytes: such a
+    value is answered by the flow (from the token cache) every time, never remembered."""
+    runs = count_flows(guard)
+    token = issuer.mint()
+    padded = "Bearer" + " " * 4000 + token
+    for _ in range(4):
+        assert client.get("/x", headers={"Authorization": padded}).json == {"sub": "auth0|user-1"}
+    assert runs == [4]
