@@ -9,13 +9,13 @@ the third and later ones skip the flow (with rs_guard's DEBUG logging off).
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from known_token_support import count_flows, hello
 from refusals import expect_refusal
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -25,31 +25,11 @@ from werkzeug.test import Client
 
 from rs_guard import AsyncGuard, Guard
 from rs_guard.adapters.asgi import RSGuardMiddleware
-from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware, token_from_environ
+from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware
 from rs_guard.config import ProofOfPossession
-from rs_guard.guard import Flow, GuardCore
 from rs_guard.observability import Outcome
 from rs_guard.testing import TokenIssuer
 from rs_guard.testing.pop import DPoPKey
-
-
-def hello(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    token = token_from_environ(environ)
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [json.dumps({"sub": token.subject if token else None}).encode()]
-
-
-def count_flows(guard: GuardCore[Any, Any, Any]) -> list[int]:
-    """Counts the guard's flow runs in a one-item list."""
-    runs = [0]
-    flow = guard.authentication_flow
-
-    def counted(ctx: Any) -> Flow:
-        runs[0] += 1
-        return flow(ctx)
-
-    guard.authentication_flow = counted  # type: ignore[method-assign]
-    return runs
 
 
 @pytest.fixture(autouse=True)

@@ -8,46 +8,27 @@ The answers (status, challenge, body) must be the same on every repetition.
 
 from __future__ import annotations
 
-import json
 import logging
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Security
 from flask import Flask, jsonify
+from known_token_support import count_flows, hello
 from werkzeug.test import Client
 
 from rs_guard import AsyncGuard, Guard
 from rs_guard.adapters.asgi import RSGuardMiddleware
 from rs_guard.adapters.fastapi import RSGuard as FastAPIGuard
 from rs_guard.adapters.flask import RSGuard, current_token, require
-from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware, token_from_environ
+from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware
 from rs_guard.errors import RSGuardError
 from rs_guard.extract import Credentials, check_syntax
-from rs_guard.guard import Flow, GuardCore
 from rs_guard.testing import TokenIssuer
 from rs_guard.token import AccessToken
-
-
-def hello(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-    token = token_from_environ(environ)
-    start_response("200 OK", [("Content-Type", "application/json")])
-    return [json.dumps({"sub": token.subject if token else None}).encode()]
-
-
-def count_flows(guard: GuardCore[Any, Any, Any]) -> list[int]:
-    runs = [0]
-    flow = guard.authentication_flow
-
-    def counted(ctx: Any) -> Flow:
-        runs[0] += 1
-        return flow(ctx)
-
-    guard.authentication_flow = counted  # type: ignore[method-assign]
-    return runs
 
 
 @pytest.fixture(autouse=True)

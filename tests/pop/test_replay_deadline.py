@@ -8,13 +8,12 @@ bound (never a timed assertion): it must have ended, refused with 503.
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from stalling_server import StallingServer
 
 from rs_guard import Guard
 from rs_guard.binding.replay import RedisReplayStore
@@ -30,81 +29,35 @@ TIMEOUT = 0.3
 OUTER_BOUND = 10.0
 
 
-class SilentServer:
-    """Accepts connections; ``trickle``: then sends an endless line one byte at a time."""
-
-    def __init__(self, *, trickle: bool) -> None:
-        self.trickle = trickle
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.url = f"redis://127.0.0.1:{self._listener.getsockname()[1]}/0"
-        self._stop = threading.Event()
-        self._conns: list[socket.socket] = []
-        self._thread = threading.Thread(target=self._accept, daemon=True)
-        self._thread.start()
-
-    def _accept(self) -> None:
-        self._listener.settimeout(0.05)
-        while not self._stop.is_set():
-            try:
-                conn, _ = self._listener.accept()
-            except OSError:
-                continue
-            self._conns.append(conn)
-            if self.trickle:
-                threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
-
-    def _drip(self, conn: socket.socket) -> None:
-        # "+" opens a simple string; its CRLF never comes: each byte arrives well inside
-        # the socket timeout, so only a deadline on the whole exchange ends the read.
-        for byte in b"+" + b"x" * 100_000:
-            if self._stop.wait(TIMEOUT / 4):
-                return
-            try:
-                conn.sendall(bytes([byte]))
-            except OSError:
-                return
-
-    def close(self) -> None:
-        self._stop.set()
-        self._listener.close()
-        self._thread.join()
-        for conn in self._conns:
-            conn.close()
-
-
 @pytest.fixture(params=["silent", "trickle"])
-def dead_redis(request: pytest.FixtureRequest) -> Iterator[SilentServer]:
-    server = SilentServer(trickle=request.param == "trickle")
-    yield server
+def dead_redis(request: pytest.FixtureRequest) -> Iterator[str]:
+    """A Redis URL whose server accepts and then says nothing, or (``trickle``) opens a
+    simple string ("+") whose CRLF never comes, one byte well inside the socket timeout."""
+    drip = b"+" + b"x" * 100_000 if request.param == "trickle" else b""
+    server = StallingServer(drip=drip, interval=TIMEOUT / 4)
+    yield f"redis://127.0.0.1:{server.port}/0"
     server.close()
 
 
-def bounded(call: Any) -> BaseException | object:
-    """Run ``call`` in a thread; its exception or result, once it has ended."""
-    outcome: list[BaseException | object] = []
-
-    def run() -> None:
-        try:
-            outcome.append(call())
-        except BaseException as exc:
-            outcome.append(exc)
-
-    worker = threading.Thread(target=run, daemon=True)
-    worker.start()
-    worker.join(OUTER_BOUND)
-    assert not worker.is_alive(), "the call was not cut off at its deadline"
-    [result] = outcome
-    return result
+def refusal_within_bound(
+    bounded: Callable[..., object], call: Callable[[], object]
+) -> ReplayStoreUnavailable:
+    """``call`` run by the ``bounded`` fixture (a thread joined with a generous bound): it
+    must have ended, refused."""
+    with pytest.raises(ReplayStoreUnavailable) as refused:
+        bounded(call, OUTER_BOUND)
+    return refused.value
 
 
 def test_a_redis_that_does_not_answer_is_refused_at_the_deadline(
-    dead_redis: SilentServer,
+    dead_redis: str, bounded: Callable[..., object]
 ) -> None:
-    store = RedisReplayStore(dead_redis.url, timeout=TIMEOUT)
+    store = RedisReplayStore(dead_redis, timeout=TIMEOUT)
     try:
         for _ in range(2):  # the second call: a pooled or a fresh connection, same end
-            outcome = bounded(lambda: store.remember(f"k-{time.time_ns()}", time.time() + 60))
-            assert isinstance(outcome, ReplayStoreUnavailable)
+            outcome = refusal_within_bound(
+                bounded, lambda: store.remember(f"k-{time.time_ns()}", time.time() + 60)
+            )
             assert outcome.status_code == 503
             assert outcome.reason == "replay_store_down"
             assert outcome.retry_after == 5
@@ -113,20 +66,20 @@ def test_a_redis_that_does_not_answer_is_refused_at_the_deadline(
 
 
 def test_the_guard_answers_503_when_redis_does_not_answer(
-    dead_redis: SilentServer, issuer: TokenIssuer, clock: Any
+    dead_redis: str, issuer: TokenIssuer, clock: Any, bounded: Callable[..., object]
 ) -> None:
     clock.now = time.time()
     config = issuer.config(proof_of_possession=ProofOfPossession("dpop"))
-    store = RedisReplayStore(dead_redis.url, timeout=TIMEOUT)
+    store = RedisReplayStore(dead_redis, timeout=TIMEOUT)
     guard = Guard(config, clock=clock, transport=issuer.transport(), replay_store=store)
     key = DPoPKey(clock=clock)
     token = issuer.mint(cnf=key.cnf)
     proof = key.proof("GET", URL, access_token=token)
     try:
-        outcome = bounded(
-            lambda: guard.authenticate(request(token, scheme="DPoP", headers=[("DPoP", proof)]))
+        outcome = refusal_within_bound(
+            bounded,
+            lambda: guard.authenticate(request(token, scheme="DPoP", headers=[("DPoP", proof)])),
         )
-        assert isinstance(outcome, ReplayStoreUnavailable)
         status, headers, _ = render_error(outcome, guard.challenge)
         assert status == 503
         assert dict(headers)["retry-after"] == "5"
@@ -136,7 +89,7 @@ def test_the_guard_answers_503_when_redis_does_not_answer(
 
 @pytest.mark.slow
 def test_a_paused_real_redis_is_refused_and_the_store_recovers(
-    redis_url: str, caplog: pytest.LogCaptureFixture
+    redis_url: str, caplog: pytest.LogCaptureFixture, bounded: Callable[..., object]
 ) -> None:
     import redis
 
@@ -146,10 +99,11 @@ def test_a_paused_real_redis_is_refused_and_the_store_recovers(
         assert store.remember(f"warm-{time.time_ns()}", time.time() + 60) is True
         admin.execute_command("CLIENT", "PAUSE", "20000", "WRITE")  # SET waits, reads go on
         try:
-            outcome = bounded(lambda: store.remember(f"p-{time.time_ns()}", time.time() + 60))
+            outcome = refusal_within_bound(
+                bounded, lambda: store.remember(f"p-{time.time_ns()}", time.time() + 60)
+            )
         finally:
             admin.execute_command("CLIENT", "UNPAUSE")
-        assert isinstance(outcome, ReplayStoreUnavailable)
         assert outcome.reason == "replay_store_down"
         key = f"after-{time.time_ns()}"
         assert store.remember(key, time.time() + 60) is True
