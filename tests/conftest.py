@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
 
-from rs_guard.testing import TokenIssuer, no_token_in_logs
+from rs_guard.testing import JWKSServer, TokenIssuer, no_token_in_logs
 
 
 class FrozenClock:
@@ -73,6 +74,20 @@ def anyio_backend() -> str:
 @pytest.fixture(scope="session")
 def rs256_issuer() -> TokenIssuer:
     return TokenIssuer(algorithm="RS256")
+
+
+@pytest.fixture(scope="module")
+def live_issuer(rs256_issuer: TokenIssuer) -> TokenIssuer:
+    """The session's key, minting on the real clock (the guards and apps under test use it
+    against a real JWKS server)."""
+    return TokenIssuer(key=rs256_issuer.current, clock=time.time)
+
+
+@pytest.fixture
+def jwks(live_issuer: TokenIssuer) -> Iterator[JWKSServer]:
+    """A real JWKS server on 127.0.0.1 serving the live issuer's keys."""
+    with JWKSServer(live_issuer.jwks) as server:
+        yield server
 
 
 @pytest.fixture

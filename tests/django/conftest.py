@@ -4,7 +4,6 @@ server on 127.0.0.1, and the ``RS_GUARD_*`` environment pointing at it."""
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 
 import django
@@ -27,18 +26,6 @@ if not settings.configured:
         REST_FRAMEWORK=REST_FRAMEWORK,
     )
     django.setup()
-
-
-@pytest.fixture(scope="module")
-def live_issuer(rs256_issuer: TokenIssuer) -> TokenIssuer:
-    """The session's key, minting on the real clock (the guards under test use it)."""
-    return TokenIssuer(key=rs256_issuer.current, clock=time.time)
-
-
-@pytest.fixture
-def jwks(live_issuer: TokenIssuer) -> Iterator[JWKSServer]:
-    with JWKSServer(live_issuer.jwks) as server:
-        yield server
 
 
 @pytest.fixture

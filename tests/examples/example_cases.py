@@ -1,9 +1,13 @@
-"""What both example-app suites send: the route table and the invalid
-tokens (the 401 invalid_token answers)."""
+"""What the example-app suites send and check: the route table and the invalid tokens
+(the 401 invalid_token answers), and the checks of the answers, for any test client
+(Django, Flask/Werkzeug, Starlette/httpx)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
+
+from refusals import expect_refusal
 
 from rs_guard.testing import TokenIssuer
 
@@ -19,6 +23,23 @@ ROUTE_TABLE = [
     ("DELETE", "/appointments/7", [READ, WRITE], 200),
     ("DELETE", "/appointments/7", [READ], 403),
     ("DELETE", "/appointments/7", [WRITE], 403),
+]
+
+
+#: The names of :func:`invalid_tokens` (the test ids).
+INVALID = [
+    "bad-signature",
+    "wrong-alg",
+    "expired",
+    "not-yet-valid",
+    "wrong-issuer",
+    "wrong-audience",
+    "missing-exp",
+    "wrong-typ",
+    "malformed",
+    "too-large",
+    "alg-none",
+    "unchecked-cnf",
 ]
 
 
@@ -41,3 +62,45 @@ def invalid_tokens(issuer: TokenIssuer) -> dict[str, str]:
         "alg-none": "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiJ4In0.",
         "unchecked-cnf": issuer.mint(scopes=[READ], cnf={"x5t#S256": "A" * 43}),
     }
+
+
+def _json(response: Any) -> Any:
+    return response.json() if callable(response.json) else response.json
+
+
+def _text(response: Any) -> str:
+    content = getattr(response, "content", None)
+    data: bytes = response.data if content is None else content
+    return data.decode()
+
+
+def check_route_answer(
+    response: Any, method: str, status: int, *, lists_subject: bool = True
+) -> None:
+    """The answer to one :data:`ROUTE_TABLE` row sent with a token of the default subject
+    (``auth0|user-1``): the exact ``insufficient_scope`` challenge naming the route's
+    scopes, or the status and the route's body (``lists_subject``: the list of
+    appointments names the caller, as all examples but Starlette's do)."""
+    if status == 403:
+        expect_refusal(response, 403, "insufficient_scope")
+        needed = {"GET": READ, "POST": WRITE, "DELETE": f"{READ} {WRITE}"}[method]
+        assert response.headers["www-authenticate"] == (
+            f'Bearer error="insufficient_scope", scope="{needed}"'
+        )
+    else:
+        assert response.status_code == status, _text(response)
+    if method == "DELETE" and status == 200:
+        assert _json(response) == {"deleted": "7"}
+    if method == "POST" and status == 201:
+        assert _json(response)["created_by"] == "auth0|user-1"
+    if method == "GET" and status == 200 and lists_subject:
+        assert _json(response)["sub"] == "auth0|user-1"
+
+
+def check_invalid_token_answer(response: Any, token: str) -> None:
+    """A 401 ``invalid_token`` with a description; nothing of the token in the answer."""
+    expect_refusal(response, 401, "invalid_token")
+    assert 'error_description="' in response.headers["www-authenticate"]
+    if len(token) > 20:
+        assert token not in _text(response)
+        assert token.split(".")[1] not in response.headers["www-authenticate"]

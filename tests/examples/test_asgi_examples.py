@@ -17,7 +17,14 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from example_cases import READ, ROUTE_TABLE, WRITE
+from example_cases import (
+    INVALID,
+    READ,
+    ROUTE_TABLE,
+    WRITE,
+    check_invalid_token_answer,
+    check_route_answer,
+)
 from example_cases import invalid_tokens as make_invalid_tokens
 from refusals import expect_refusal
 
@@ -127,6 +134,7 @@ def test_me_answers_the_token_shape(app_client: TestClient, live_issuer: TokenIs
     ROUTE_TABLE,
 )
 def test_route_table(
+    request: pytest.FixtureRequest,
     app_client: TestClient,
     live_issuer: TokenIssuer,
     method: str,
@@ -135,14 +143,8 @@ def test_route_table(
     status: int,
 ) -> None:
     response = app_client.request(method, path, headers=bearer(live_issuer.mint(scopes=scopes)))
-    if status == 403:
-        expect_refusal(response, 403, "insufficient_scope")
-        needed = {"GET": READ, "POST": WRITE, "DELETE": f"{READ} {WRITE}"}[method]
-        assert f'scope="{needed}"' in response.headers["www-authenticate"]
-    else:
-        assert response.status_code == status, response.text
-    if method == "DELETE" and status == 200:
-        assert response.json() == {"deleted": "7"}
+    example = request.node.callspec.params["app_client"]
+    check_route_answer(response, method, status, lists_subject=example != "examples.starlette_app")
 
 
 @pytest.mark.parametrize("name", EXAMPLES, ids=["fastapi", "starlette"])
@@ -233,33 +235,12 @@ def test_scheme_is_case_insensitive_and_spaces_allowed(
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        "bad-signature",
-        "wrong-alg",
-        "expired",
-        "not-yet-valid",
-        "wrong-issuer",
-        "wrong-audience",
-        "missing-exp",
-        "wrong-typ",
-        "malformed",
-        "too-large",
-        "alg-none",
-        "unchecked-cnf",
-    ],
-)
+@pytest.mark.parametrize("case", INVALID)
 def test_invalid_token_is_401(
     app_client: TestClient, invalid_tokens: dict[str, str], case: str
 ) -> None:
     token = invalid_tokens[case]
-    response = app_client.get("/appointments", headers=bearer(token))
-    expect_refusal(response, 401, "invalid_token")
-    assert 'error_description="' in response.headers["www-authenticate"]
-    if len(token) > 20:
-        assert token not in response.text
-        assert token.split(".")[1] not in response.headers["www-authenticate"]
+    check_invalid_token_answer(app_client.get("/appointments", headers=bearer(token)), token)
 
 
 @pytest.mark.parametrize("name", EXAMPLES, ids=["fastapi", "starlette"])
