@@ -68,7 +68,8 @@ def _json(response: Any) -> Any:
     return response.json() if callable(response.json) else response.json
 
 
-def _text(response: Any) -> str:
+def text_of(response: Any) -> str:
+    """The body of any of the test clients' responses, as text."""
     content = getattr(response, "content", None)
     data: bytes = response.data if content is None else content
     return data.decode()
@@ -88,7 +89,7 @@ def check_route_answer(
             f'Bearer error="insufficient_scope", scope="{needed}"'
         )
     else:
-        assert response.status_code == status, _text(response)
+        assert response.status_code == status, text_of(response)
     if method == "DELETE" and status == 200:
         assert _json(response) == {"deleted": "7"}
     if method == "POST" and status == 201:
@@ -102,5 +103,5 @@ def check_invalid_token_answer(response: Any, token: str) -> None:
     expect_refusal(response, 401, "invalid_token")
     assert 'error_description="' in response.headers["www-authenticate"]
     if len(token) > 20:
-        assert token not in _text(response)
+        assert token not in text_of(response)
         assert token.split(".")[1] not in response.headers["www-authenticate"]

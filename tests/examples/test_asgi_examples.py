@@ -1,4 +1,6 @@
-"""Both ASGI examples, in process, over the example routes and the refusal answers.
+"""Both ASGI examples, in process: what is theirs alone (settings, a JWKS outage, several
+header lines, websockets) and the FastAPI example under a real uvicorn. The routes and
+refusals common to every example are in test_example_answers.py.
 
 The examples are imported afresh per test with the ``RS_GUARD_*`` environment pointing
 at a real :class:`JWKSServer` on 127.0.0.1, exactly as ``uvicorn examples.X:app`` would.
@@ -18,14 +20,9 @@ from typing import Any
 
 import pytest
 from example_cases import (
-    INVALID,
     READ,
-    ROUTE_TABLE,
     WRITE,
-    check_invalid_token_answer,
-    check_route_answer,
 )
-from example_cases import invalid_tokens as make_invalid_tokens
 from refusals import expect_refusal
 
 from rs_guard.testing import JWKSServer, TokenIssuer
@@ -55,11 +52,6 @@ def jwks(jwks_server: JWKSServer) -> Iterator[JWKSServer]:
     """The module's JWKS server, healthy again after each test."""
     yield jwks_server
     jwks_server.reply = None
-
-
-@pytest.fixture(scope="module")
-def invalid_tokens(live_issuer: TokenIssuer) -> dict[str, str]:
-    return make_invalid_tokens(live_issuer)
 
 
 def _import_example(mp: pytest.MonkeyPatch, name: str, env: dict[str, str]) -> ModuleType:
@@ -110,43 +102,6 @@ def bearer(token: str) -> dict[str, str]:
 # -- §2: the routes ---------------------------------------------------------------
 
 
-def test_health_is_public(app_client: TestClient) -> None:
-    response = app_client.get("/health")
-    assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
-
-
-def test_me_answers_the_token_shape(app_client: TestClient, live_issuer: TokenIssuer) -> None:
-    token = live_issuer.mint(scopes=[READ], subject="auth0|alice", client_id="app-9")
-    response = app_client.get("/me", headers=bearer(token))
-    assert response.status_code == 200
-    assert response.json() == {
-        "sub": "auth0|alice",
-        "client_id": "app-9",
-        "scopes": [READ],
-        "permissions": [],
-        "cnf": None,
-    }
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "scopes", "status"),
-    ROUTE_TABLE,
-)
-def test_route_table(
-    request: pytest.FixtureRequest,
-    app_client: TestClient,
-    live_issuer: TokenIssuer,
-    method: str,
-    path: str,
-    scopes: list[str],
-    status: int,
-) -> None:
-    response = app_client.request(method, path, headers=bearer(live_issuer.mint(scopes=scopes)))
-    example = request.node.callspec.params["app_client"]
-    check_route_answer(response, method, status, lists_subject=example != "examples.starlette_app")
-
-
 @pytest.mark.parametrize("name", EXAMPLES, ids=["fastapi", "starlette"])
 def test_authz_dialect_checks_permissions(
     name: str,
@@ -176,71 +131,12 @@ def test_authz_dialect_checks_permissions(
 # -- §3: the failures -------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("headers", "query"),
-    [
-        ({}, ""),
-        ({"Authorization": "Basic dXNlcjpwYXNz"}, ""),
-        ({}, "?access_token=abc.def.ghi"),
-    ],
-    ids=["none", "basic", "query-only"],
-)
-def test_missing_credentials_is_a_bare_401(
-    app_client: TestClient, headers: dict[str, str], query: str
-) -> None:
-    expect_refusal(app_client.get("/me" + query, headers=headers), 401, None)
-
-
-def test_token_only_in_query_is_refused_even_if_valid(
-    app_client: TestClient, live_issuer: TokenIssuer
-) -> None:
-    token = live_issuer.mint(scopes=[READ])
-    response = app_client.get(f"/appointments?access_token={token}")
-    expect_refusal(response, 401, None)
-    assert token not in response.text
-
-
-@pytest.mark.parametrize(
-    "authorization",
-    ["Bearer", "Bearer    ", "Bearer a.b.c d.e.f", "Bearer abc\x01def"],
-    ids=["no-token", "only-spaces", "two-tokens", "control-char"],
-)
-def test_malformed_header_is_400(app_client: TestClient, authorization: str) -> None:
-    expect_refusal(
-        app_client.get("/me", headers={"Authorization": authorization}), 400, "invalid_request"
-    )
-
-
 def test_two_authorization_headers_is_400(app_client: TestClient, live_issuer: TokenIssuer) -> None:
     token = live_issuer.mint(scopes=[READ])
     response = app_client.get(
         "/me", headers=[("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
     )
     expect_refusal(response, 400, "invalid_request")
-
-
-def test_token_in_header_and_query_is_400(app_client: TestClient, live_issuer: TokenIssuer) -> None:
-    token = live_issuer.mint(scopes=[READ])
-    response = app_client.get(f"/me?access_token={token}", headers=bearer(token))
-    expect_refusal(response, 400, "invalid_request")
-    assert token not in response.text
-    assert token not in response.headers["www-authenticate"]
-
-
-def test_scheme_is_case_insensitive_and_spaces_allowed(
-    app_client: TestClient, live_issuer: TokenIssuer
-) -> None:
-    token = live_issuer.mint(scopes=[READ])
-    response = app_client.get("/appointments", headers={"Authorization": f"bEaReR   {token}"})
-    assert response.status_code == 200
-
-
-@pytest.mark.parametrize("case", INVALID)
-def test_invalid_token_is_401(
-    app_client: TestClient, invalid_tokens: dict[str, str], case: str
-) -> None:
-    token = invalid_tokens[case]
-    check_invalid_token_answer(app_client.get("/appointments", headers=bearer(token)), token)
 
 
 @pytest.mark.parametrize("name", EXAMPLES, ids=["fastapi", "starlette"])
@@ -253,13 +149,6 @@ def test_keys_unavailable_is_503_with_retry_after(
     response = client.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
     expect_refusal(response, 503, "temporarily_unavailable")
     assert client.get("/health").status_code == 200
-
-
-def test_refusals_are_json(app_client: TestClient) -> None:
-    response = app_client.get("/me")
-    assert response.headers["content-type"] == "application/json"
-    assert response.headers["cache-control"] == "no-store"
-    assert int(response.headers["content-length"]) == len(response.content)
 
 
 # -- websockets -------------------------------------------------------------------

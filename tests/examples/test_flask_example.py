@@ -1,5 +1,6 @@
-"""examples/flask_app.py over the example routes and the refusal answers, in process and
-under a real gunicorn (threads) against a real JWKS server on 127.0.0.1.
+"""examples/flask_app.py in process: what is Flask's alone (a settings file, several header
+lines, a JWKS outage). The routes and refusals common to every example are in
+test_example_answers.py, gunicorn in test_wsgi_gunicorn.py.
 
 The example is imported afresh per test with the ``RS_GUARD_*`` environment pointing at
 a :class:`JWKSServer`, exactly as ``flask --app examples.flask_app run`` would.
@@ -17,13 +18,8 @@ from types import ModuleType
 
 import pytest
 from example_cases import (
-    INVALID,
     READ,
-    ROUTE_TABLE,
     WRITE,
-    check_invalid_token_answer,
-    check_route_answer,
-    invalid_tokens,
 )
 from flask.testing import FlaskClient
 from refusals import expect_refusal
@@ -69,41 +65,6 @@ def bearer(token: str) -> dict[str, str]:
 # -- §2: the routes -----------------------------------------------------------------------------
 
 
-def test_health_is_public(client: FlaskClient) -> None:
-    response = client.get("/health")
-    assert response.status_code == 200
-    assert response.json == {"status": "ok"}
-
-
-def test_me_answers_the_token_shape(client: FlaskClient, live_issuer: TokenIssuer) -> None:
-    token = live_issuer.mint(scopes=[READ], subject="auth0|alice", client_id="app-9")
-    response = client.get("/me", headers=bearer(token))
-    assert response.status_code == 200
-    assert response.json == {
-        "sub": "auth0|alice",
-        "client_id": "app-9",
-        "scopes": [READ],
-        "permissions": [],
-        "cnf": None,
-    }
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "scopes", "status"),
-    ROUTE_TABLE,
-)
-def test_route_table(
-    client: FlaskClient,
-    live_issuer: TokenIssuer,
-    method: str,
-    path: str,
-    scopes: list[str],
-    status: int,
-) -> None:
-    response = client.open(path, method=method, headers=bearer(live_issuer.mint(scopes=scopes)))
-    check_route_answer(response, method, status)
-
-
 def test_authz_dialect_checks_permissions(
     load_example: Callable[..., ModuleType], live_issuer: TokenIssuer, tmp_path: Path
 ) -> None:
@@ -128,65 +89,12 @@ def test_authz_dialect_checks_permissions(
 # -- §3: the failures ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("headers", "query"),
-    [({}, ""), ({"Authorization": "Basic dXNlcjpwYXNz"}, ""), ({}, "?access_token=abc.def.ghi")],
-    ids=["none", "basic", "query-only"],
-)
-def test_missing_credentials_is_a_bare_401(
-    client: FlaskClient, headers: dict[str, str], query: str
-) -> None:
-    expect_refusal(client.get("/me" + query, headers=headers), 401, None)
-
-
-def test_token_only_in_query_is_refused_even_if_valid(
-    client: FlaskClient, live_issuer: TokenIssuer
-) -> None:
-    token = live_issuer.mint(scopes=[READ])
-    response = client.get(f"/appointments?access_token={token}")
-    expect_refusal(response, 401, None)
-    assert token not in response.text
-
-
-@pytest.mark.parametrize(
-    "authorization",
-    ["Bearer", "Bearer    ", "Bearer a.b.c d.e.f", "Bearer abc\x01def"],
-    ids=["no-token", "only-spaces", "two-tokens", "control-char"],
-)
-def test_malformed_header_is_400(client: FlaskClient, authorization: str) -> None:
-    expect_refusal(
-        client.get("/me", headers={"Authorization": authorization}), 400, "invalid_request"
-    )
-
-
 def test_two_authorization_headers_is_400(client: FlaskClient, live_issuer: TokenIssuer) -> None:
     token = live_issuer.mint(scopes=[READ])
     response = client.get(
         "/me", headers=[("Authorization", f"Bearer {token}"), ("Authorization", f"Bearer {token}")]
     )
     expect_refusal(response, 400, "invalid_request")
-
-
-def test_token_in_header_and_query_is_400(client: FlaskClient, live_issuer: TokenIssuer) -> None:
-    token = live_issuer.mint(scopes=[READ])
-    response = client.get(f"/me?access_token={token}", headers=bearer(token))
-    expect_refusal(response, 400, "invalid_request")
-    assert token not in response.text
-    assert token not in response.headers["www-authenticate"]
-
-
-def test_scheme_is_case_insensitive_and_spaces_allowed(
-    client: FlaskClient, live_issuer: TokenIssuer
-) -> None:
-    token = live_issuer.mint(scopes=[READ])
-    response = client.get("/appointments", headers={"Authorization": f"bEaReR   {token}"})
-    assert response.status_code == 200
-
-
-@pytest.mark.parametrize("case", INVALID)
-def test_invalid_token_is_401(client: FlaskClient, live_issuer: TokenIssuer, case: str) -> None:
-    token = invalid_tokens(live_issuer)[case]
-    check_invalid_token_answer(client.get("/appointments", headers=bearer(token)), token)
 
 
 def test_keys_unavailable_is_503_with_retry_after(
@@ -197,15 +105,3 @@ def test_keys_unavailable_is_503_with_retry_after(
     response = client.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
     expect_refusal(response, 503, "temporarily_unavailable")
     assert client.get("/health").status_code == 200
-
-
-def test_refusals_are_json_and_not_cached(client: FlaskClient) -> None:
-    response = client.get("/me")
-    assert response.headers["cache-control"] == "no-store"
-    assert int(response.headers["content-length"]) == len(response.data)
-
-
-def test_nothing_a_client_sends_is_a_500(client: FlaskClient) -> None:
-    for value in ["Bearer \u00e9\u00e9", "Bearer " + "a" * 70000, "DPoP abc", "Bearer ,", ","]:
-        assert client.get("/me", headers={"Authorization": value}).status_code in (400, 401)
-    assert client.get("/me?access_token=%ZZ&access_token=").status_code in (400, 401)
