@@ -4,13 +4,20 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 import time
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
+import pytest
 from refusals import expect_refusal
 
 from rs_guard.testing import TokenIssuer
 
+ROOT = Path(__file__).resolve().parents[2]
 READ, WRITE = "read:appointments", "write:appointments"
 
 #: The example routes: (method, path, scopes granted, expected status).
@@ -105,3 +112,24 @@ def check_invalid_token_answer(response: Any, token: str) -> None:
     if len(token) > 20:
         assert token not in text_of(response)
         assert token.split(".")[1] not in response.headers["www-authenticate"]
+
+
+def import_example(
+    mp: pytest.MonkeyPatch, name: str, issuer: TokenIssuer, jwks_uri: str, **env: str
+) -> ModuleType:
+    """Import the example ``name`` afresh, as its server would, with the ``RS_GUARD_*``
+    environment (set through ``mp``) naming ``issuer`` and ``jwks_uri`` and nothing else
+    but ``env``."""
+    mp.syspath_prepend(str(ROOT))
+    for key in [k for k in os.environ if k.startswith("RS_GUARD_")]:
+        mp.delenv(key)
+    settings = {
+        "RS_GUARD_ISSUER": issuer.issuer,
+        "RS_GUARD_AUDIENCE": issuer.audience,
+        "RS_GUARD_JWKS_URI": jwks_uri,
+        **env,
+    }
+    for key, value in settings.items():
+        mp.setenv(key, value)
+    sys.modules.pop(name, None)
+    return importlib.import_module(name)

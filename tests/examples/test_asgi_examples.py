@@ -8,21 +8,17 @@ at a real :class:`JWKSServer` on 127.0.0.1, exactly as ``uvicorn examples.X:app`
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
-import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import httpx
 import pytest
-from example_cases import (
-    READ,
-    WRITE,
-)
+from example_cases import READ, WRITE, import_example
+from launch import uvicorn
 from refusals import expect_refusal
 
 from rs_guard.testing import JWKSServer, TokenIssuer
@@ -33,12 +29,6 @@ with warnings.catch_warnings():  # Starlette >= 1.x prefers httpx2 for its test 
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ["examples.fastapi_app", "examples.starlette_app"]
-
-
-@pytest.fixture(scope="module")
-def live_issuer(rs256_issuer: TokenIssuer) -> TokenIssuer:
-    """The session's key, minting on the real clock (the examples' guards use it)."""
-    return TokenIssuer(key=rs256_issuer.current, clock=time.time)
 
 
 @pytest.fixture(scope="module")
@@ -54,24 +44,6 @@ def jwks(jwks_server: JWKSServer) -> Iterator[JWKSServer]:
     jwks_server.reply = None
 
 
-def _import_example(mp: pytest.MonkeyPatch, name: str, env: dict[str, str]) -> ModuleType:
-    mp.syspath_prepend(str(ROOT))
-    for key, value in env.items():
-        mp.setenv(key, value)
-    sys.modules.pop(name, None)
-    module = importlib.import_module(name)
-    mp.delitem(sys.modules, name)
-    return module
-
-
-def _env(issuer: TokenIssuer, server: JWKSServer) -> dict[str, str]:
-    return {
-        "RS_GUARD_ISSUER": issuer.issuer,
-        "RS_GUARD_AUDIENCE": issuer.audience,
-        "RS_GUARD_JWKS_URI": server.jwks_uri,
-    }
-
-
 @pytest.fixture
 def load_example(
     monkeypatch: pytest.MonkeyPatch, live_issuer: TokenIssuer, jwks: JWKSServer
@@ -79,7 +51,7 @@ def load_example(
     """Import an example afresh with the environment set (extra variables as keywords)."""
 
     def load(name: str, **env: str) -> ModuleType:
-        return _import_example(monkeypatch, name, {**_env(live_issuer, jwks), **env})
+        return import_example(monkeypatch, name, live_issuer, jwks.jwks_uri, **env)
 
     return load
 
@@ -90,7 +62,7 @@ def app_client(
 ) -> Iterator[TestClient]:
     """One example app per module, started (lifespan) once; its tests only read."""
     with pytest.MonkeyPatch.context() as mp:
-        module = _import_example(mp, request.param, _env(live_issuer, jwks_server))
+        module = import_example(mp, request.param, live_issuer, jwks_server.jwks_uri)
         with TestClient(module.app) as test_client:
             yield test_client
 
@@ -178,71 +150,22 @@ def test_websocket_with_bad_token_is_denied_with_invalid_token(app_client: TestC
 def test_fastapi_example_under_real_uvicorn(
     live_issuer: TokenIssuer, jwks: JWKSServer, tmp_path: Path
 ) -> None:
-    import os
-    import socket
-    import subprocess
-
-    import httpx
-
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
     env = {
-        **os.environ,
         "RS_GUARD_ISSUER": live_issuer.issuer,
         "RS_GUARD_AUDIENCE": live_issuer.audience,
         "RS_GUARD_JWKS_URI": jwks.jwks_uri,
-        "PYTHONPATH": str(ROOT),
     }
-    log = (tmp_path / "uvicorn.log").open("wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "examples.fastapi_app:app",
-            "--fd",
-            str(sock.fileno()),
-            "--log-level",
-            "warning",
-            "--no-access-log",
-        ],
-        env=env,
-        cwd=ROOT,
-        pass_fds=(sock.fileno(),),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    sock.close()
     fetched_before = jwks.count()
-    base = f"http://127.0.0.1:{port}"
-    try:
-        with httpx.Client(base_url=base, timeout=5) as http:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    if http.get("/health").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert proc.poll() is None, (tmp_path / "uvicorn.log").read_text()
-                assert time.monotonic() < deadline, "uvicorn did not start"
-                time.sleep(0.05)
-            ok = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
-            assert ok.status_code == 200
-            assert jwks.count() > fetched_before  # keys came over real HTTP from the server
-            missing = http.get("/appointments")
-            expect_refusal(missing, 401, None)
-            weak = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
-            expect_refusal(weak, 403, "insufficient_scope")
-            created = http.post("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
-            assert created.status_code == 201
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            proc.kill()
-            proc.wait()
-        log.close()
+    with (
+        uvicorn("examples.fastapi_app:app", env, tmp_path / "uvicorn.log") as base,
+        httpx.Client(base_url=base, timeout=5) as http,
+    ):
+        ok = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[READ])))
+        assert ok.status_code == 200
+        assert jwks.count() > fetched_before  # keys came over real HTTP from the server
+        missing = http.get("/appointments")
+        expect_refusal(missing, 401, None)
+        weak = http.get("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
+        expect_refusal(weak, 403, "insufficient_scope")
+        created = http.post("/appointments", headers=bearer(live_issuer.mint(scopes=[WRITE])))
+        assert created.status_code == 201

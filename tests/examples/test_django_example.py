@@ -10,14 +10,12 @@ guard reads that environment, as ``gunicorn examples.django_app:application`` wo
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
@@ -26,6 +24,7 @@ from django.test.utils import override_settings
 from example_cases import (
     READ,
     WRITE,
+    import_example,
 )
 from refusals import expect_refusal
 
@@ -40,19 +39,10 @@ def load_example(
     monkeypatch: pytest.MonkeyPatch, live_issuer: TokenIssuer, jwks: JWKSServer
 ) -> Iterator[Callable[..., Client]]:
     """Import the example afresh with the environment set; a test client over it."""
-    monkeypatch.syspath_prepend(str(ROOT))
     overrides: list[Any] = []
 
     def load(**env: str) -> Client:
-        for key in [k for k in os.environ if k.startswith("RS_GUARD_")]:
-            monkeypatch.delenv(key)
-        monkeypatch.setenv("RS_GUARD_ISSUER", live_issuer.issuer)
-        monkeypatch.setenv("RS_GUARD_AUDIENCE", live_issuer.audience)
-        monkeypatch.setenv("RS_GUARD_JWKS_URI", jwks.jwks_uri)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        sys.modules.pop(NAME, None)
-        module: ModuleType = importlib.import_module(NAME)
+        module = import_example(monkeypatch, NAME, live_issuer, jwks.jwks_uri, **env)
         override = override_settings(
             ROOT_URLCONF=NAME, MIDDLEWARE=module.MIDDLEWARE, RS_GUARD=module.RS_GUARD
         )

@@ -9,13 +9,9 @@ outage, several header lines, websockets, real servers) is in each example's own
 
 from __future__ import annotations
 
-import importlib
-import os
-import sys
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,6 +21,7 @@ from example_cases import (
     ROUTE_TABLE,
     check_invalid_token_answer,
     check_route_answer,
+    import_example,
     invalid_tokens,
     text_of,
 )
@@ -32,7 +29,6 @@ from refusals import expect_refusal
 
 from rs_guard.testing import JWKSServer, TokenIssuer
 
-ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ["flask", "django", "fastapi", "starlette"]
 WSGI = ("flask", "django")
 
@@ -75,17 +71,8 @@ def _client(name: str, module: Any) -> Iterator[Any]:
 @pytest.fixture(scope="module", params=EXAMPLES)
 def example(request: pytest.FixtureRequest, live_issuer: TokenIssuer) -> Iterator[Example]:
     name = str(request.param)
-    module_name = f"examples.{name}_app"
     with JWKSServer(live_issuer.jwks) as jwks, pytest.MonkeyPatch.context() as mp:
-        mp.syspath_prepend(str(ROOT))
-        for key in [k for k in os.environ if k.startswith("RS_GUARD_")]:
-            mp.delenv(key)
-        mp.setenv("RS_GUARD_ISSUER", live_issuer.issuer)
-        mp.setenv("RS_GUARD_AUDIENCE", live_issuer.audience)
-        mp.setenv("RS_GUARD_JWKS_URI", jwks.jwks_uri)
-        sys.modules.pop(module_name, None)
-        module = importlib.import_module(module_name)
-        mp.delitem(sys.modules, module_name)
+        module = import_example(mp, f"examples.{name}_app", live_issuer, jwks.jwks_uri)
         for client in _client(name, module):
             yield Example(name, client)
 

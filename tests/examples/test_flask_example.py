@@ -8,10 +8,7 @@ a :class:`JWKSServer`, exactly as ``flask --app examples.flask_app run`` would.
 
 from __future__ import annotations
 
-import importlib
 import json
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +17,7 @@ import pytest
 from example_cases import (
     READ,
     WRITE,
+    import_example,
 )
 from flask.testing import FlaskClient
 from refusals import expect_refusal
@@ -35,20 +33,9 @@ def load_example(
     monkeypatch: pytest.MonkeyPatch, live_issuer: TokenIssuer, jwks: JWKSServer
 ) -> Callable[..., ModuleType]:
     """Import the example afresh with the environment set (extra variables as keywords)."""
-    monkeypatch.syspath_prepend(str(ROOT))
 
     def load(**env: str) -> ModuleType:
-        for key in [k for k in os.environ if k.startswith("RS_GUARD_")]:
-            monkeypatch.delenv(key)
-        monkeypatch.setenv("RS_GUARD_ISSUER", live_issuer.issuer)
-        monkeypatch.setenv("RS_GUARD_AUDIENCE", live_issuer.audience)
-        monkeypatch.setenv("RS_GUARD_JWKS_URI", jwks.jwks_uri)
-        for key, value in env.items():
-            monkeypatch.setenv(key, value)
-        sys.modules.pop(NAME, None)
-        module = importlib.import_module(NAME)
-        monkeypatch.delitem(sys.modules, NAME)
-        return module
+        return import_example(monkeypatch, NAME, live_issuer, jwks.jwks_uri, **env)
 
     return load
 

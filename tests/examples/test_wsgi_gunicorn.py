@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from example_cases import READ, WRITE
-from gunicorn_launch import gunicorn
+from launch import gunicorn
 from refusals import expect_refusal
 
 from rs_guard.testing import JWKSServer, TokenIssuer
