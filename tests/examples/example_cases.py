@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import sys
 import time
@@ -133,3 +134,17 @@ def import_example(
         mp.setenv(key, value)
     sys.modules.pop(name, None)
     return importlib.import_module(name)
+
+
+def authz_settings_file(issuer: TokenIssuer, folder: Path) -> str:
+    """A resource-server settings file (the ``RS_GUARD_CONFIG`` path) asking for the
+    ``access_token_authz`` dialect with policies enforced over the example's two scopes."""
+    settings = {
+        "identifier": issuer.audience,
+        "token_dialect": "access_token_authz",
+        "enforce_policies": True,
+        "scopes": [{"value": READ}, {"value": WRITE}],
+    }
+    path = folder / "api.json"
+    path.write_text(json.dumps(settings))
+    return str(path)

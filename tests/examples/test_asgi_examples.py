@@ -8,7 +8,6 @@ at a real :class:`JWKSServer` on 127.0.0.1, exactly as ``uvicorn examples.X:app`
 
 from __future__ import annotations
 
-import json
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,7 +16,7 @@ from typing import Any
 
 import httpx
 import pytest
-from example_cases import READ, WRITE, import_example
+from example_cases import READ, WRITE, authz_settings_file, import_example
 from launch import uvicorn
 from refusals import expect_refusal
 
@@ -81,15 +80,7 @@ def test_authz_dialect_checks_permissions(
     live_issuer: TokenIssuer,
     tmp_path: Path,
 ) -> None:
-    settings = {
-        "identifier": live_issuer.audience,
-        "token_dialect": "access_token_authz",
-        "enforce_policies": True,
-        "scopes": [{"value": READ}, {"value": WRITE}],
-    }
-    path = tmp_path / "api.json"
-    path.write_text(json.dumps(settings))
-    app = load_example(name, RS_GUARD_CONFIG=str(path)).app
+    app = load_example(name, RS_GUARD_CONFIG=authz_settings_file(live_issuer, tmp_path)).app
     with TestClient(app) as client:
         granted = live_issuer.mint(scopes=[], permissions=[READ])
         scoped_only = live_issuer.mint(scopes=[READ], permissions=[])

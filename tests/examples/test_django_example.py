@@ -10,7 +10,6 @@ guard reads that environment, as ``gunicorn examples.django_app:application`` wo
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from django.test.utils import override_settings
 from example_cases import (
     READ,
     WRITE,
+    authz_settings_file,
     import_example,
 )
 from refusals import expect_refusal
@@ -76,15 +76,7 @@ def test_authz_dialect_checks_permissions(
             RS_GUARD_SCOPES=f"{READ} {WRITE}",
         )
     else:
-        settings = {
-            "identifier": live_issuer.audience,
-            "token_dialect": "access_token_authz",
-            "enforce_policies": True,
-            "scopes": [{"value": READ}, {"value": WRITE}],
-        }
-        path = tmp_path / "api.json"
-        path.write_text(json.dumps(settings))
-        client = load_example(RS_GUARD_CONFIG=str(path))
+        client = load_example(RS_GUARD_CONFIG=authz_settings_file(live_issuer, tmp_path))
     granted = live_issuer.mint(scopes=[], permissions=[READ])
     scoped_only = live_issuer.mint(scopes=[READ], permissions=[])
     assert client.get("/appointments", headers=bearer(granted)).status_code == 200

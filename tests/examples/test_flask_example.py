@@ -8,7 +8,6 @@ a :class:`JWKSServer`, exactly as ``flask --app examples.flask_app run`` would.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -16,7 +15,7 @@ from types import ModuleType
 import pytest
 from example_cases import (
     READ,
-    WRITE,
+    authz_settings_file,
     import_example,
 )
 from flask.testing import FlaskClient
@@ -55,15 +54,9 @@ def bearer(token: str) -> dict[str, str]:
 def test_authz_dialect_checks_permissions(
     load_example: Callable[..., ModuleType], live_issuer: TokenIssuer, tmp_path: Path
 ) -> None:
-    settings = {
-        "identifier": live_issuer.audience,
-        "token_dialect": "access_token_authz",
-        "enforce_policies": True,
-        "scopes": [{"value": READ}, {"value": WRITE}],
-    }
-    path = tmp_path / "api.json"
-    path.write_text(json.dumps(settings))
-    client = load_example(RS_GUARD_CONFIG=str(path)).app.test_client()
+    client = load_example(
+        RS_GUARD_CONFIG=authz_settings_file(live_issuer, tmp_path)
+    ).app.test_client()
     granted = live_issuer.mint(scopes=[], permissions=[READ])
     scoped_only = live_issuer.mint(scopes=[READ], permissions=[])
     assert client.get("/appointments", headers=bearer(granted)).status_code == 200
