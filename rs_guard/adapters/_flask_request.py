@@ -68,7 +68,10 @@ def request_token(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Authorized:
     """The request's token under this app's own settings (the middleware's, else verified)."""
     # One lookup per proxy: an attribute read through a LocalProxy costs several.
     req = request._get_current_object()  # type: ignore[attr-defined]
-    state = state_of(current_app._get_current_object())  # type: ignore[attr-defined]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    state = app.extensions.get(EXTENSION_KEY)
+    if not isinstance(state, AppState):
+        state = state_of(app)  # the helpful error
     environ, guard = req.environ, state.guard
     token = verified_under(environ, guard.config)
     if token is None:

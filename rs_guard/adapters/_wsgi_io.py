@@ -154,9 +154,8 @@ def known_token(guard: Guard, environ: WSGIEnvironment) -> AccessToken | None:
     value = environ.get("HTTP_AUTHORIZATION")
     if not isinstance(value, str):
         return None
-    return guard.known_token(
-        _split_joined("authorization", value), environ.get("QUERY_STRING") or ""
-    )
+    lines = [value] if "," not in value else _split_joined("authorization", value)
+    return guard.known_token(lines, environ.get("QUERY_STRING") or "")
 
 
 def authenticate(guard: Guard, environ: WSGIEnvironment) -> AccessToken:
@@ -170,6 +169,8 @@ def authenticate(guard: Guard, environ: WSGIEnvironment) -> AccessToken:
 
 def wsgi_str(value: str) -> str:
     """A PEP 3333 "bytes as latin-1" string back to text (the path is UTF-8 on the wire)."""
+    if value.isascii():  # the same in latin-1 and UTF-8
+        return value
     try:
         return value.encode("latin-1").decode("utf-8")
     except (UnicodeEncodeError, UnicodeDecodeError):

@@ -14,6 +14,7 @@ import pytest
 from werkzeug.test import EnvironBuilder
 
 from rs_guard import Guard, RequestContext
+from rs_guard.adapters._wsgi_io import wsgi_str
 from rs_guard.adapters.wsgi import context_from_environ
 from rs_guard.config import ProofOfPossession
 from rs_guard.errors import RSGuardError, render_error
@@ -135,3 +136,15 @@ def test_dpop_gives_the_same_token_or_refusal_on_both_readings(
     assert results[0] == results[1]
     if case == "proof":
         assert results[0] == "auth0|user-1"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["/hello", "", "/caf\u00e9".encode().decode("latin-1"), "/\u00e9", "/a%20b", "/\x7f\x00"],
+)
+def test_an_ascii_path_is_taken_as_it_is_and_others_decoded_as_before(raw: str) -> None:
+    try:
+        expected = raw.encode("latin-1").decode("utf-8")
+    except UnicodeDecodeError:
+        expected = raw
+    assert wsgi_str(raw) == expected
