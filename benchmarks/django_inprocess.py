@@ -6,7 +6,8 @@ the response as gunicorn does, many requests per round, rounds interleaved, medi
 thread CPU time (waiting for a busy core is not counted). The rows are those of
 ``benchmarks/http_django.py``: the plain view, and the README's setup
 (:class:`~rs_guard.adapters.django.RSGuardMiddleware` + ``@require(scope)``, both on the
-process's guard) with the token cache on and off.
+process's guard) with the token cache on and off, and their floor: a middleware and a
+decorator that check nothing (what Django charges for the two layers themselves).
 
     python -m benchmarks.django_inprocess [--requests 3000] [--rounds 7]
     python -m benchmarks.django_inprocess --cprofile on|off
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import cProfile
+import functools
 import io
 import os
 import pstats
@@ -38,15 +40,35 @@ from typing import Any
 
 from benchmarks.runner import PATH, SCOPE, median
 
-ROWS = ("unprotected", "on", "off")
+ROWS = ("unprotected", "floor", "on", "off")
 NAMES = {
     "unprotected": "Django unprotected",
+    "floor": "no-op middleware + no-op decorator",
     "on": "middleware + @require, cache on",
     "off": "middleware + @require, cache off",
 }
 
 
 MIDDLEWARE = "rs_guard.adapters.django.RSGuardMiddleware"
+
+
+class NoOpMiddleware:
+    """The floor of the protected rows: a middleware and a decorator that check nothing."""
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        request.auth = None
+        return self.get_response(request)
+
+
+def noop_decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(view)
+    def wrapper(request: Any, *args: Any, **kwargs: Any) -> Any:
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 class Row:
@@ -104,9 +126,17 @@ def build(rows: tuple[str, ...]) -> list[Row]:
 
     plain = _urlconf("bench_django_plain", hello)
     protected = _urlconf("bench_django_protected", require(SCOPE)(hello))
+    floor = _urlconf("bench_django_floor", noop_decorator(hello))
     built = []
     for name in rows:
         default = None
+        if name == "floor":
+            row = Row(name, None, floor, None)
+            settings.MIDDLEWARE = [f"{__name__}.NoOpMiddleware"]
+            use(row)
+            row.handler = WSGIHandler()
+            built.append(row)
+            continue
         if name != "unprotected":
             env = dict(os.environ)
             if name == "off":
