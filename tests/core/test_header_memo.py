@@ -23,6 +23,15 @@ def guard(issuer: TokenIssuer, clock: Any) -> Iterator[Guard]:
     guard.close()
 
 
+@pytest.fixture
+def rotating(clock: Any) -> Iterator[tuple[Guard, TokenIssuer]]:
+    """An issuer of its own (its keys rotate), and a guard without token cache."""
+    issuer = TokenIssuer(clock=clock)
+    guard = Guard(issuer.config(token_cache_size=0), transport=issuer.transport(), clock=clock)
+    yield guard, issuer
+    guard.close()
+
+
 def answer(guard: Guard, token: str) -> tuple[Any, ...]:
     """The subject of the verified token, or the exact refusal (status, error, challenge)."""
     try:
@@ -98,8 +107,9 @@ def test_a_remembered_header_still_passes_the_rest_of_the_check(
 
 
 def test_a_remembered_header_still_asks_for_the_key_its_kid_names(
-    guard: Guard, issuer: TokenIssuer
+    rotating: tuple[Guard, TokenIssuer],
 ) -> None:
+    guard, issuer = rotating
     old = issuer.mint()
     guard.verify(old)
     # The same header segment, asking the flow for the key again: by issuer and kid.
@@ -138,8 +148,9 @@ def test_the_memo_is_bounded_and_forgets_the_oldest_first() -> None:
 
 
 def test_signed_headers_with_many_kids_stay_within_the_bound(
-    guard: Guard, issuer: TokenIssuer
+    rotating: tuple[Guard, TokenIssuer],
 ) -> None:
+    guard, issuer = rotating
     # Each rotation is a new signed header: the memo keeps at most MAX_HEADERS of them.
     for _ in range(3):
         issuer.rotate()
