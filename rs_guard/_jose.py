@@ -12,7 +12,15 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple
 
-__all__ = ["CompactJWS", "JOSEError", "b64url_decode", "b64url_encode", "parse_compact_jws"]
+__all__ = [
+    "CompactJWS",
+    "JOSEError",
+    "b64url_decode",
+    "b64url_encode",
+    "compact_bytes",
+    "parse_compact_jws",
+    "split_compact_jws",
+]
 
 _URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _STD_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
@@ -123,20 +131,50 @@ class CompactJWS(NamedTuple):
     header_known: bool = False
 
 
-def parse_compact_jws(
-    token: str, known_headers: Mapping[bytes, dict[str, Any]] | None = None
-) -> CompactJWS:
-    """Split and decode a compact JWS; raise :class:`JOSEError` on any irregularity.
+#: Builds a tuple subclass from one tuple of all its fields, without the class call's
+#: ``__new__`` lookup and Python frame (a NamedTuple's own ``__new__`` does just this).
+_new = tuple.__new__
 
-    ``known_headers``: headers already decoded, by their exact segment; a header found
-    there is taken as it is instead of being decoded again.
+#: What :func:`split_compact_jws` answers: the fields of :class:`CompactJWS`, in order.
+Parts = tuple[dict[str, Any], dict[str, Any], bytes, bytes, bytes, bool]
+
+
+def compact_bytes(token: str) -> bytes | None:
+    """One table pass over ``token``: its bytes with each base64url character in the
+    standard alphabet and ``.`` kept, or ``None`` when it is empty, not ASCII, or holds
+    any other byte.
+
+    What :func:`split_compact_jws` reads, so that a caller which needs the pass for a
+    test of its own makes it once and hands it on. Every byte it keeps (RFC 4648 §5 and
+    ``.``) is also a b64token byte (RFC 6750 §2.1), so a token it does not refuse is a
+    b64token.
     """
-    if token.isascii():
-        raw = token.encode("ascii")
-        std = raw.translate(_TO_STD_STRICT)
+    if token and token.isascii():
+        std = token.encode("ascii").translate(_TO_STD_STRICT)
+        if b"!" not in std:
+            return std
+    return None
+
+
+def split_compact_jws(
+    token: str,
+    known_headers: Mapping[bytes, dict[str, Any]] | None = None,
+    std: bytes | None = None,
+) -> Parts:
+    """:func:`parse_compact_jws` as a plain tuple (its fields, in order).
+
+    ``std``: ``compact_bytes(token)`` when the caller made that pass already (it is not
+    made again); ``None`` makes it here.
+    """
+    if std is None and token.isascii():
+        std = token.encode("ascii").translate(_TO_STD_STRICT)
+        if b"!" in std:
+            std = None
+    if std is not None:
         parts = std.split(b".")
-        if len(parts) == 3 and parts[0] and parts[1] and b"!" not in std:
+        if len(parts) == 3 and parts[0] and parts[1]:
             header_std, payload_std, signature_std = parts
+            raw = token.encode("ascii")
             end = len(header_std)
             segment = raw[:end]
             header = known_headers.get(segment) if known_headers is not None else None
@@ -146,7 +184,19 @@ def parse_compact_jws(
             payload = json_object(_decode_std(payload_std), "payload")
             signature = _decode_std(signature_std)
             signing_input = raw[: end + 1 + len(payload_std)]
-            return CompactJWS(header, payload, signing_input, signature, segment, known)
+            return header, payload, signing_input, signature, segment, known
     if token.count(".") == 4:
         raise JOSEError("the token is encrypted (JWE), and no decryption is configured")
     raise JOSEError("the token is not a compact JWS of three base64url segments")
+
+
+def parse_compact_jws(
+    token: str, known_headers: Mapping[bytes, dict[str, Any]] | None = None
+) -> CompactJWS:
+    """Split and decode a compact JWS; raise :class:`JOSEError` on any irregularity.
+
+    ``known_headers``: headers already decoded, by their exact segment; a header found
+    there is taken as it is instead of being decoded again.
+    """
+    jws: CompactJWS = _new(CompactJWS, split_compact_jws(token, known_headers))
+    return jws

@@ -21,6 +21,8 @@ _B64TOKEN_CHARS = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz01234567
 #: Each byte a b64token may hold (before its trailing ``=``) to itself, any other to ``!``.
 _B64TOKEN_TABLE = bytes(b if b in _B64TOKEN_CHARS else 0x21 for b in range(256))
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: Builds a NamedTuple from one tuple of all its fields, without the class call's overhead.
+_new = tuple.__new__
 
 
 def is_b64token(token: str) -> bool:
@@ -54,14 +56,16 @@ def _query_has_token(query_string: str) -> bool:
     return any(key == "access_token" for key, _ in parse_qsl(query_string, keep_blank_values=True))
 
 
-def check_syntax(credentials: Credentials) -> None:
+def check_syntax(credentials: Credentials, *, b64token: bool = False) -> None:
     """Refuse control characters in the header and a token that is not a b64token.
 
     Split from :func:`extract_credentials` so that a token found in the verified-token
     cache (which passed this check when it was stored) does not pay for it again.
+    ``b64token``: the caller already knows the token is one (a table pass of its own
+    showed it, :func:`rs_guard._jose.compact_bytes`); it is then not scanned again.
     """
     token, header = credentials.token, credentials.header
-    if is_b64token(token):
+    if b64token or is_b64token(token):
         # The usual header is "<scheme> <token>": a b64token is printable, so the part
         # before it is all that is left to look at.
         before = header[: len(header) - len(token)] if header.endswith(token) else header
@@ -72,7 +76,7 @@ def check_syntax(credentials: Credentials) -> None:
         raise InvalidRequest(
             "the Authorization header contains control characters", reason=Reason.MALFORMED_HEADER
         )
-    if not is_b64token(token):
+    if not (b64token or is_b64token(token)):
         raise InvalidRequest(
             "the access token contains characters a token cannot have",
             reason=Reason.MALFORMED_HEADER,
@@ -141,7 +145,7 @@ def extract_credentials(
             f"the access token is larger than {max_token_bytes} bytes",
             reason=Reason.TOKEN_TOO_LARGE,
         )
-    credentials = Credentials(scheme, token, value)
+    credentials: Credentials = _new(Credentials, (scheme, token, value))
     if strict:
         check_syntax(credentials)
     return credentials

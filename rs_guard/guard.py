@@ -27,6 +27,7 @@ from typing import Generic, NamedTuple, TypeVar, Union
 
 import httpx
 
+from ._jose import compact_bytes
 from .binding import Binding, ProofReplay, UnboundOnly, make_binding
 from .binding._policy import refuse_as_bearer
 from .binding.replay import ReplayStore, make_replay_store
@@ -55,6 +56,9 @@ log = logging.getLogger("rs_guard.guard")
 _KNOWN_MAX = 1024
 
 Clock = Callable[[], float]
+
+#: Builds a NamedTuple from one tuple of its fields, without the class call's overhead.
+_new = tuple.__new__
 
 
 class KeyWanted(NamedTuple):
@@ -223,8 +227,8 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
           with leeway on every hit, and its removal of tokens whose key changed;
         * nobody listens for accepted requests (no observer, no DEBUG logging).
         """
-        if len(authorization) != 1 or query_string:
-            return None
+        if not self._known_max or len(authorization) != 1 or query_string:
+            return None  # the map is off (no token cache, or proof of possession)
         value = authorization[0]
         token = self._known.get(value)
         if token is None:
@@ -253,18 +257,24 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
         cached = self.token_cache.get(token) if credentials is None else None
         if cached is not None:
             return cached
+        std = None
         if credentials is not None:
-            check_syntax(credentials)
+            # One table pass serves the b64token test and the JWS parse: a token it does
+            # not refuse is a b64token (see compact_bytes). Only a header's token is
+            # known here to be text within max_token_bytes.
+            std = compact_bytes(token)
+            check_syntax(credentials, b64token=std is not None)
         if self._decryptor is not None:
             # Nested JWE: decrypted on a cache miss only; the cache and AccessToken.raw
             # keep the presented (outer) token.
             inner = self._decryptor.decrypt(token)
             unverified = self.policy.precheck(inner, self.clock(), raw=token)
         else:
-            unverified = self.policy.precheck(token, self.clock())
+            unverified = self.policy.precheck(token, self.clock(), std=std)
         key = self._hmac
         if key is None:
-            answer = yield KeyWanted(unverified.issuer, unverified.kid)
+            want: KeyWanted = _new(KeyWanted, (unverified.issuer, unverified.kid))
+            answer = yield want
             assert isinstance(answer, VerificationKey)
             key = answer
         verified = self.policy.finish(unverified, key)

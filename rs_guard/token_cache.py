@@ -66,6 +66,8 @@ class VerifiedTokenCache:
         return len(self._entries)
 
     def get(self, token: str) -> AccessToken | None:
+        if self.maxsize <= 0:
+            return None  # cache off: nothing was stored, and put() reads no miss
         entry = self._entries.get(token)
         if entry is None:
             _MISSED_AT.set((self._marker, self._changes))

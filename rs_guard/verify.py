@@ -19,7 +19,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from ._header_memo import HeaderMemo
-from ._jose import CompactJWS, JOSEError, parse_compact_jws
+from ._jose import CompactJWS, JOSEError, Parts, parse_compact_jws, split_compact_jws
 from ._sharing import Sharing
 from .config import GuardConfig
 from .errors import InvalidToken
@@ -51,6 +51,9 @@ _REGISTERED_ALGS = frozenset(
 )
 #: Tells an absent claim from one present with the value ``null`` (a wrong JSON type).
 _ABSENT: Any = object()
+#: Builds a NamedTuple from one tuple of all its fields, without the class call's
+#: ``__new__`` lookup and Python frame (the NamedTuple's own ``__new__`` does just this).
+_new = tuple.__new__
 
 
 class UnverifiedToken(NamedTuple):
@@ -69,6 +72,11 @@ class UnverifiedToken(NamedTuple):
 
 def _number(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name, _ABSENT)
+    if type(value) is int:  # the usual NumericDate (a JSON integer; bool is another type)
+        try:
+            return float(value)
+        except OverflowError:  # hundreds of digits: refused below
+            pass
     if value is _ABSENT:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
@@ -100,9 +108,20 @@ def parse_token(token: str, known_headers: HeaderMemo | None = None) -> CompactJ
     try:
         return parse_compact_jws(token, known_headers)
     except JOSEError as exc:
-        raise InvalidToken(
-            f"the access token is malformed: {exc}", reason=Reason.MALFORMED
-        ) from exc
+        raise _malformed(exc) from exc
+
+
+def _parts(token: str, known_headers: HeaderMemo, std: bytes | None) -> Parts:
+    """:func:`parse_token` as the plain tuple of its fields (``std``: the table pass made
+    by the caller, see :func:`~rs_guard._jose.compact_bytes`)."""
+    try:
+        return split_compact_jws(token, known_headers, std)
+    except JOSEError as exc:
+        raise _malformed(exc) from exc
+
+
+def _malformed(exc: JOSEError) -> InvalidToken:
+    return InvalidToken(f"the access token is malformed: {exc}", reason=Reason.MALFORMED)
 
 
 class NamedCheck(NamedTuple):
@@ -205,30 +224,35 @@ class TokenPolicy:
 
     # -- step 1: everything but the signature ------------------------------------------
 
-    def precheck(self, token: str, now: float, *, raw: str | None = None) -> UnverifiedToken:
+    def precheck(
+        self, token: str, now: float, *, raw: str | None = None, std: bytes | None = None
+    ) -> UnverifiedToken:
         """Check ``token`` (a compact JWS); ``raw`` is what was presented, when that differs.
 
         For a nested JWE, ``token`` is the decrypted inner JWS and ``raw`` the presented
-        JWE: the result keeps ``raw`` (the cache key, the DPoP ``ath`` input).
+        JWE: the result keeps ``raw`` (the cache key, the DPoP ``ath`` input). ``std``:
+        :func:`~rs_guard._jose.compact_bytes` of ``token``, when the caller has it.
         """
         self.check_size(token)
-        jws = parse_token(token, self._headers)
-        header, claims = jws.header, jws.payload
+        header, claims, signing_input, signature, segment, known = _parts(token, self._headers, std)
         # A remembered header passed the header rules (the first ones) under this policy;
         # they read nothing but the header, so the claim rules are all that is left.
-        for run in self._claim_runs if jws.header_known else self._runs:
+        for run in self._claim_runs if known else self._runs:
             run(header, claims, now)
-        presented = token if raw is None else raw
-        return UnverifiedToken(
-            presented,
-            header,
-            claims,
-            jws.signing_input,
-            jws.signature,
-            header.get("kid"),
-            claims["iss"],
-            jws.header_segment,
+        unverified: UnverifiedToken = _new(
+            UnverifiedToken,
+            (
+                token if raw is None else raw,
+                header,
+                claims,
+                signing_input,
+                signature,
+                header.get("kid"),
+                claims["iss"],
+                segment,
+            ),
         )
+        return unverified
 
     def parse(self, token: str) -> CompactJWS:
         """The size limit, then the strict compact-JWS parse."""
@@ -411,17 +435,21 @@ class TokenPolicy:
             names = claims.get("permissions")
             permissions = sharing.name_set(names) if names else _EMPTY
         cnf = claims.get("cnf")
-        return AccessToken(
-            unverified.raw,
-            MappingProxyType(claims),
-            MappingProxyType(header),
-            issuer,
-            scopes,
-            permissions,
-            permissions if self.uses_permissions else scopes,
-            float(claims["exp"]),
-            MappingProxyType(cnf) if cnf is not None else None,
-            is_client_token(claims, self.rfc9068),
-            "permissions" if self.uses_permissions else "scope",
-            self.granted_reason,
+        token: AccessToken = _new(
+            AccessToken,
+            (
+                unverified.raw,
+                MappingProxyType(claims),
+                MappingProxyType(header),
+                issuer,
+                scopes,
+                permissions,
+                permissions if self.uses_permissions else scopes,
+                float(claims["exp"]),
+                MappingProxyType(cnf) if cnf is not None else None,
+                is_client_token(claims, self.rfc9068),
+                "permissions" if self.uses_permissions else "scope",
+                self.granted_reason,
+            ),
         )
+        return token

@@ -19,7 +19,15 @@ from typing import Any
 
 import pytest
 
-from rs_guard._jose import JOSEError, b64url_decode, b64url_encode, json_object, parse_compact_jws
+from rs_guard._jose import (
+    JOSEError,
+    b64url_decode,
+    b64url_encode,
+    compact_bytes,
+    json_object,
+    parse_compact_jws,
+    split_compact_jws,
+)
 from rs_guard.errors import RSGuardError
 from rs_guard.extract import Credentials, check_syntax, is_b64token
 
@@ -258,3 +266,48 @@ def test_scope_splitting_answers_as_before() -> None:
     for _ in range(5_000):
         value = "".join(rng.choice(("a", "b:c", " ", "  ", "\t", "é")) for _ in range(6))
         assert split_delimited(value) == frozenset(p for p in value.split(" ") if p), value
+
+
+# -- the table pass shared by check_syntax and the parse (a cache miss makes it once) -----
+
+
+def test_compact_bytes_keeps_only_b64token_bytes() -> None:
+    """What the flow relies on: a token the JWS table pass does not refuse is a b64token."""
+    assert compact_bytes("") is None
+    for code in [*range(0x250), 0x2028, 0xFEFF, 0x1F600]:
+        char = chr(code)
+        for token in (char, "a" + char, char + "=", "a.b" + char):
+            if compact_bytes(token) is not None:
+                assert is_b64token(token), repr(token)
+    for token in CORPUS:
+        if compact_bytes(token) is not None:
+            assert is_b64token(token), token
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_check_syntax_given_the_shared_pass_answers_as_alone(seed: int) -> None:
+    rng = random.Random(100 + seed)
+    for number in range(20_000):
+        token = CORPUS[number] if number % 2 else random_text(rng, rng.randrange(0, 30))
+        if rng.random() < 0.2:
+            token += "=" * rng.randrange(1, 3)
+        scheme = rng.choice(("Bearer", "DPoP", "Bearer\t", "Bear\x00er"))
+        gap = rng.choice((" ", "  ", "\t", " \x7f"))
+        tail = rng.choice(("", "", " ", "\r\n", "\x00"))
+        header = rng.choice((f"{scheme}{gap}{token}{tail}", f"{scheme}{gap}{token}", token))
+        credentials = Credentials("Bearer", token, header)
+        shared = compact_bytes(token) is not None
+        expected = outcome(lambda: check_syntax(credentials))  # noqa: B023
+        got = outcome(lambda: check_syntax(credentials, b64token=shared))  # noqa: B023
+        assert got == expected, (token, header)
+
+
+def test_the_parse_given_the_shared_pass_answers_as_alone() -> None:
+    known: dict[bytes, dict[str, Any]] = {}
+    for token in CORPUS:
+        expected = outcome(lambda: split_compact_jws(token, known))  # noqa: B023
+        std = compact_bytes(token)
+        assert outcome(lambda: split_compact_jws(token, known, std)) == expected, token  # noqa: B023
+        assert outcome(lambda: tuple(parse_compact_jws(token, known))) == expected, token  # noqa: B023
+        if expected[0] == "ok":
+            known[expected[1][4]] = expected[1][0]
