@@ -22,7 +22,8 @@ from werkzeug.test import Client
 from rs_guard import AsyncGuard, Guard
 from rs_guard.adapters.asgi import RSGuardMiddleware
 from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware
-from rs_guard.testing import TokenIssuer
+from rs_guard.observability import Outcome, add_observer, remove_observer
+from rs_guard.testing import TokenIssuer, generate_key
 
 
 @pytest.fixture(autouse=True)
@@ -159,3 +160,63 @@ def test_one_tokens_spellings_never_push_other_clients_out_of_the_known_map(
     assert runs == [0]  # still known: no flow for the other clients
     assert len(guard._known) <= len(guard.token_cache)
     guard.close()
+
+
+def test_a_key_re_issued_under_the_same_kid_ends_the_known_header(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    """The JWKS now serves another key under the token's kid (no kid removed): the
+    header value known before is answered as the flow answers it, 401, every time."""
+    guard = Guard(issuer.config(), transport=issuer.transport(), clock=clock)
+    client = Client(RSGuardWSGIMiddleware(hello, guard=guard))
+    header = {"Authorization": f"Bearer {issuer.mint()}"}
+    for _ in range(3):
+        assert client.get("/x", headers=header).json == {"sub": "auth0|user-1"}
+    issuer.keys = [generate_key("RS256", kid=issuer.current.kid)]
+    [keys] = guard.jwks.values()
+    keys.refresh()
+    runs = count_flows(guard)
+    for _ in range(3):
+        answer = client.get("/x", headers=header)
+        assert (answer.status_code, answer.json) == (
+            401,
+            {"error": "invalid_token", "error_description": "the token's signature is not valid"},
+        )
+        assert answer.headers["WWW-Authenticate"] == (
+            'Bearer error="invalid_token", error_description="the token\'s signature is not valid"'
+        )
+    assert runs == [3]
+    guard.close()
+
+
+def test_an_observer_registered_for_every_guard_mid_run_sees_known_requests(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    """``add_observer`` (all guards) after the header is known, under WSGI and ASGI: each
+    accepted request is observed, so the flow runs; removed, the known path answers again."""
+    sync_guard = Guard(issuer.config(), transport=issuer.transport(), clock=clock)
+    async_guard = AsyncGuard(issuer.config(), transport=issuer.transport(), clock=clock)
+    wsgi = Client(RSGuardWSGIMiddleware(hello, guard=sync_guard))
+    asgi = RSGuardMiddleware(_subject, guard=async_guard)
+    value = f"Bearer {issuer.mint()}"
+
+    def both() -> list[int]:
+        status = wsgi.get("/x", headers={"Authorization": value}).status_code
+        answer = anyio.run(_call, asgi, [(b"authorization", value.encode())], b"")
+        return [status, answer[0]]
+
+    for _ in range(3):
+        assert both() == [200, 200]
+    runs = [count_flows(sync_guard), count_flows(async_guard)]
+    seen: list[Outcome] = []
+    add_observer(seen.append)
+    try:
+        for _ in range(2):
+            assert both() == [200, 200]
+    finally:
+        remove_observer(seen.append)
+    assert [(o.accepted, o.status) for o in seen] == [(True, 200)] * 4
+    assert runs == [[2], [2]]
+    assert both() == [200, 200]
+    assert runs == [[2], [2]]  # known again
+    sync_guard.close()
