@@ -8,9 +8,11 @@ the answers must be the same, status, ``WWW-Authenticate`` and body.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import logging
+import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
@@ -220,3 +222,36 @@ def test_an_observer_registered_for_every_guard_mid_run_sees_known_requests(
     assert both() == [200, 200]
     assert runs == [[2], [2]]  # known again
     sync_guard.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="GuardCore._remember (rs_guard/guard.py, helper 1's file) keeps a copy of the "
+    "token per spelling: one 15 kB token's spellings hold 15 MiB",
+)
+def test_one_large_tokens_spellings_keep_the_known_map_small(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    """One valid token near the size limit, sent under 1,000+ spellings the flow accepts:
+    the map of known values holds at most one value per cached token, so its memory
+    stays that of the token cache (before: a copy of the token per spelling, 15 MiB)."""
+    guard = Guard(issuer.config(), transport=issuer.transport(), clock=clock)
+    client = Client(RSGuardWSGIMiddleware(hello, guard=guard))
+    token = issuer.mint(claims={"pad": "x" * 11_000})
+    assert client.get("/x", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    sent = 0
+    for value in _spellings(token):  # each value a new string, as a server makes them
+        for after in range(5):
+            answer = client.get("/x", headers={"Authorization": value + " " * after})
+            assert answer.status_code == 200
+            sent += 1
+    del value
+    gc.collect()
+    grown = tracemalloc.get_traced_memory()[0] - before
+    tracemalloc.stop()
+    assert sent > 1_000
+    assert grown < 1024 * 1024, grown
+    guard.close()
