@@ -245,3 +245,18 @@ def test_a_flood_of_distinct_passing_headers_keeps_memory_bounded(api: Api) -> N
     assert grown < 256 * 1024, grown  # unbounded, 6,000 header segments alone: 840 kB
     assert api.ask(good) == OK
     assert api.ask(api.token(payload=api.with_claim('"n": 2'))) == OK
+
+
+def test_a_remembered_header_whose_key_is_gone(issuer: TokenIssuer, clock: Any) -> None:
+    """The header segment passed with its key; the key leaves the set: a new token with
+    that very segment (signed by the old key) is refused, the key lookup runs each time."""
+    api = Api(issuer, clock, token_cache_size=0)
+    old_key = api.key
+    assert api.ask(api.token()) == OK
+    issuer.rotate(keep_old=False)
+    [keys] = api.guard.jwks.values()
+    keys.refresh()
+    later = rs256(old_key, api.header, api.with_claim('"n": 1'))
+    for _ in range(2):
+        assert api.ask(later) == invalid("the token was signed with an unknown key")
+    api.guard.close()
