@@ -22,6 +22,7 @@ from known_token_support import count_flows, hello
 from werkzeug.test import Client
 
 from rs_guard import AsyncGuard, Guard
+from rs_guard.adapters._shell import TOKEN_KEY, verified_under
 from rs_guard.adapters.asgi import RSGuardMiddleware
 from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware
 from rs_guard.observability import Outcome, add_observer, remove_observer
@@ -255,3 +256,31 @@ def test_one_large_tokens_spellings_keep_the_known_map_small(
     assert sent > 1_000
     assert grown < 1024 * 1024, grown
     guard.close()
+
+
+def test_the_records_of_one_request_never_reach_another(issuer: TokenIssuer, clock: Any) -> None:
+    """One ASGI middleware (guard B) reached directly and behind another one (guard A),
+    the same token each time: a request records exactly the guards that verified it,
+    whatever earlier requests with that token recorded (nothing of A's leaks into a
+    request A never saw, and B's record is always there)."""
+    a = AsyncGuard(issuer.config(realm="a"), transport=issuer.transport(), clock=clock)
+    b = AsyncGuard(issuer.config(realm="b"), transport=issuer.transport(), clock=clock)
+
+    async def records(scope: Any, receive: Any, send: Any) -> None:
+        found = [verified_under(scope, g.config) is not None for g in (a, b)]
+        token = scope.get(TOKEN_KEY)
+        body = json.dumps({"verified": found, "sub": token.subject if token else None})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body.encode()})
+
+    inner = RSGuardMiddleware(records, guard=b)
+    outer = RSGuardMiddleware(inner, guard=a)
+    lines = [(b"authorization", f"Bearer {issuer.mint()}".encode())]
+    alone = (200, None, b'{"verified": [false, true], "sub": "auth0|user-1"}')
+    both = (200, None, b'{"verified": [true, true], "sub": "auth0|user-1"}')
+
+    async def calls() -> list[Answer]:
+        return [await _call(app, lines, b"") for app in (inner, inner, outer, inner, outer)]
+
+    for _ in range(2):
+        assert anyio.run(calls) == [alone, alone, both, alone, both]
