@@ -131,11 +131,6 @@ def _spellings(token: str) -> Iterator[str]:
             yield f"{' ' * before}{''.join(case)}{' ' * between}{token}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GuardCore._remember (rs_guard/guard.py, helper 1's file) remembers any spelling "
-    "within 16 characters of the token: one token's spellings push every other value out",
-)
 def test_one_tokens_spellings_never_push_other_clients_out_of_the_known_map(
     issuer: TokenIssuer, clock: Any
 ) -> None:
@@ -225,11 +220,6 @@ def test_an_observer_registered_for_every_guard_mid_run_sees_known_requests(
     sync_guard.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="GuardCore._remember (rs_guard/guard.py, helper 1's file) keeps a copy of the "
-    "token per spelling: one 15 kB token's spellings hold 15 MiB",
-)
 def test_one_large_tokens_spellings_keep_the_known_map_small(
     issuer: TokenIssuer, clock: Any
 ) -> None:
