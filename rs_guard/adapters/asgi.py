@@ -175,8 +175,8 @@ class RSGuardMiddleware:
                         return
         if token is None:
             self.fill_principal(scope, None)
-        elif VERIFIED_KEY in scope:  # another guard's records: the shell merges them
-            self._admit(scope, token)
+        elif VERIFIED_KEY in scope or not self._admitted.maxsize:
+            self._admit(scope, token)  # another guard's records to merge; or no memo
         else:  # the usual case: what _admit writes, made once per token object
             scope.update(self._admitted.get(token))
         try:
