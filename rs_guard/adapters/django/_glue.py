@@ -6,9 +6,11 @@ accept/refuse, the provenance of a verified token, the RFC 6750 answer), the dec
 core (:mod:`rs_guard.adapters._decorate`: misuse checks, requirement order), the route
 requirements (:mod:`rs_guard.adapters._routes`), the settings reader
 (:mod:`rs_guard.adapters._app_settings`) and the WSGI request view
-(:func:`rs_guard.adapters.wsgi.context_from_environ`). What is left here is Django's
-own part: a request as a :class:`~rs_guard.context.RequestContext`, its per-request
-storage, and a refusal as a Django response. No rule is decided here.
+(:func:`rs_guard.adapters.wsgi.context_from_environ` and
+:func:`rs_guard.adapters.wsgi.known_token`, which read ``request.META`` as they read a
+WSGI environ). What is left here is Django's own part: a request as a
+:class:`~rs_guard.context.RequestContext`, its per-request storage, and a refusal as a
+Django response. No rule is decided here.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from ...binding.certs import client_cert_from_asgi
 from ...config import GuardConfig
 from ...context import RequestContext
 from ...errors import Challenge, RSGuardError
+from ...guard import Guard
+from ...token import AccessToken
 from .._app_settings import config_from_app
 from .._decorate import (
     Adapter,
@@ -43,6 +47,7 @@ from .._shell import (
     verified_under,
 )
 from ..wsgi import context_from_environ
+from ..wsgi import known_token as known_in_environ
 
 R = TypeVar("R", bound=HttpResponseBase)
 
@@ -62,6 +67,7 @@ __all__ = [
     "config_from_app",
     "context_of",
     "error_response",
+    "known_token",
     "mark_logged",
     "protect",
     "record_verified",
@@ -105,6 +111,18 @@ def context_of(request: HttpRequest, config: GuardConfig) -> RequestContext:
     if isinstance(scope, dict) and config.mtls_enabled:
         ctx.client_cert = client_cert_from_asgi(scope, config)
     return ctx
+
+
+def known_token(request: HttpRequest, guard: Guard) -> AccessToken | None:
+    """The token ``guard``'s flow would give this request, when that is certain without
+    running it (:meth:`~rs_guard.guard.GuardCore.known_token`); else ``None``: run the flow
+    on :func:`context_of`.
+
+    ``request.META`` holds the ``Authorization`` lines and the query as a WSGI environ
+    does, under ASGI too (Django joins repeated header lines with commas, as WSGI servers
+    do), so the WSGI reading is the one :func:`context_of` uses: one rule for both.
+    """
+    return known_in_environ(guard, request.META)
 
 
 def mark_logged(response: R) -> R:

@@ -44,11 +44,9 @@ from ._glue import (
     protect,
     refusal,
     route_requirements,
-    storage_of,
-    verified_under,
 )
 from .conf import default_guard
-from .middleware import shell_of, verify_request
+from .middleware import shell_of, token_at_hand, verify_request
 
 __all__ = ["REQUIREMENTS_ATTR", "require"]
 
@@ -74,14 +72,14 @@ def _adapter(bound: Guard | None) -> Adapter:
         found = verify_request(request, verifier)
         return Authorized(found, request.method, request.path, shell_of(verifier).timing)
 
-    verify_in_thread = sync_to_async(token, thread_sensitive=False)
+    verify_in_thread = sync_to_async(verify_request, thread_sensitive=False)
 
     async def async_token(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Authorized:
-        request = _request_of(args)
-        found = verified_under(storage_of(request), guard().config)
-        if found is None:  # a key fetch may block: not on the event loop
-            return await verify_in_thread(args, kwargs)
-        return token(args, kwargs)
+        request, verifier = _request_of(args), guard()
+        found = token_at_hand(request, verifier)
+        if found is None:  # the flow: a key fetch may block, not on the event loop
+            found = await verify_in_thread(request, verifier)
+        return Authorized(found, request.method, request.path, shell_of(verifier).timing)
 
     def refused(exc: RSGuardError) -> HttpResponseBase:
         return refusal(exc, guard().challenge)

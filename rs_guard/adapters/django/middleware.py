@@ -5,17 +5,23 @@
 reaches the view; an accepted one carries its :class:`~rs_guard.token.AccessToken` as
 ``request.auth`` (read it with :func:`get_token`).
 
+A request whose ``Authorization`` value the guard knows (the known-token path,
+:meth:`~rs_guard.guard.GuardCore.known_token`, read by :func:`._glue.known_token`) takes
+its token without running the flow; every other request runs the whole flow.
+
 The middleware is sync and async capable: under WSGI it runs in the request's thread;
-under ASGI the same thread-safe :class:`~rs_guard.guard.Guard` runs in a worker thread
-(``sync_to_async``, not thread-sensitive), so that a key fetch never blocks the event
-loop. One guard per middleware: one key cache, one replay store, one nonce secret for
+under ASGI a known token is taken on the event loop (no I/O), and otherwise the same
+thread-safe :class:`~rs_guard.guard.Guard` runs in a worker thread (``sync_to_async``,
+not thread-sensitive), so that a key fetch never blocks the event loop. One guard per
+middleware: one key cache, one replay store, one nonce secret for
 both modes; by default the process's guard, shared with ``@require`` and DRF.
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal, overload
 from weakref import WeakKeyDictionary
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
@@ -28,6 +34,7 @@ from ._glue import (
     REFUSED_ATTR,
     Shell,
     context_of,
+    known_token,
     mark_logged,
     record_verified,
     response_of,
@@ -36,7 +43,14 @@ from ._glue import (
 )
 from .conf import DjangoGuardSettings, default_guard, load_settings
 
-__all__ = ["AUTH_ATTR", "RSGuardMiddleware", "get_token", "shell_of", "verify_request"]
+__all__ = [
+    "AUTH_ATTR",
+    "RSGuardMiddleware",
+    "get_token",
+    "shell_of",
+    "token_at_hand",
+    "verify_request",
+]
 
 #: The request attribute holding the verified token (``None``: anonymous).
 AUTH_ATTR = "auth"
@@ -62,20 +76,42 @@ def shell_of(guard: Guard) -> Shell:
     return shell
 
 
-def verify_request(request: HttpRequest, guard: Guard) -> AccessToken:
-    """The request's token verified under ``guard``'s settings (``@require``, DRF).
+def token_at_hand(request: HttpRequest, guard: Guard) -> AccessToken | None:
+    """The request's token under ``guard``'s settings when no flow has to run, else ``None``.
 
-    The token the middleware (or an earlier decorator) verified is taken only when it
-    was verified under this very settings object; otherwise the request is verified now
-    and recorded. Raises :class:`~rs_guard.errors.RSGuardError` for a refusal.
+    The token the middleware (or an earlier decorator) verified, taken only when it was
+    verified under this very settings object; else the guard's known token for the
+    request (:func:`._glue.known_token`), then recorded. Never blocks (no I/O).
     """
     storage = storage_of(request)
     token = verified_under(storage, guard.config)
     if token is None:
-        token = guard.authenticate(context_of(request, guard.config))
+        token = known_token(request, guard)
+        if token is None:
+            return None
         record_verified(storage, guard.config, token)
     setattr(request, AUTH_ATTR, token)  # what the view reads: its own guard's token
     return token
+
+
+def verify_request(request: HttpRequest, guard: Guard) -> AccessToken:
+    """The request's token verified under ``guard``'s settings (``@require``, DRF).
+
+    :func:`token_at_hand`, else the guard's whole flow on the request, its token then
+    recorded. Raises :class:`~rs_guard.errors.RSGuardError` for a refusal.
+    """
+    token = token_at_hand(request, guard)
+    if token is None:
+        token = guard.authenticate(context_of(request, guard.config))
+        record_verified(storage_of(request), guard.config, token)
+        setattr(request, AUTH_ATTR, token)
+    return token
+
+
+class _Flow(enum.Enum):
+    """:meth:`RSGuardMiddleware._check` on the event loop: only the flow can decide."""
+
+    NEEDED = enum.auto()
 
 
 class RSGuardMiddleware:
@@ -119,24 +155,44 @@ class RSGuardMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
-    def _check(self, request: HttpRequest) -> HttpResponseBase | None:
+    @overload
+    def _check(
+        self, request: HttpRequest, *, flow: Literal[True] = True
+    ) -> HttpResponseBase | None: ...
+
+    @overload
+    def _check(
+        self, request: HttpRequest, *, flow: Literal[False]
+    ) -> HttpResponseBase | Literal[_Flow.NEEDED] | None: ...
+
+    def _check(
+        self, request: HttpRequest, *, flow: bool = True
+    ) -> HttpResponseBase | Literal[_Flow.NEEDED] | None:
         """``None`` to let the request through, or the answer to send (a refusal, or the
-        RFC 9728 document, which is public and answered before anything else)."""
-        if self.shell.metadata is not None:
-            document = self.shell.metadata_answer(request.path, request.method or "GET")
+        RFC 9728 document, which is public and answered before anything else).
+
+        ``flow=False`` (on the event loop): :attr:`_Flow.NEEDED` instead of running the
+        flow, when the token is not known (:func:`._glue.known_token`)."""
+        shell = self.shell
+        if shell.metadata is not None:
+            document = shell.metadata_answer(request.path, request.method or "GET")
             if document is not None:
                 return response_of(document)
         token: AccessToken | None = None
-        if not self.shell.is_public(request.path_info):
+        if not shell.is_public(request.path_info):
             storage = storage_of(request)
-            try:
-                token = self.guard.authenticate(context_of(request, self.guard.config))
-            except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
-                answer = self.shell.refuse(storage, exc)
-                if answer is not None:
-                    return response_of(answer)
-            else:
-                self.shell.accept(storage, token)
+            token = known_token(request, self.guard)
+            if token is None:
+                if not flow:
+                    return _Flow.NEEDED
+                try:
+                    token = self.guard.authenticate(context_of(request, self.guard.config))
+                except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
+                    answer = shell.refuse(storage, exc)
+                    if answer is not None:
+                        return response_of(answer)
+            if token is not None:
+                shell.accept(storage, token)
         setattr(request, AUTH_ATTR, token)
         return None
 
@@ -149,7 +205,9 @@ class RSGuardMiddleware:
         return self._quiet(request, self.get_response(request))
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        refused = await self._authenticate(request)
+        refused = self._check(request, flow=False)
+        if refused is _Flow.NEEDED:  # a key fetch may block: not on the event loop
+            refused = await self._authenticate(request)
         if refused is not None:
             return refused
         response: Awaitable[HttpResponseBase] = self.get_response(request)
