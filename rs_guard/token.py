@@ -16,7 +16,10 @@ def split_delimited(value: str) -> frozenset[str]:
     separates: a tab, a line feed or a Unicode space stays inside its piece, so
     ``"write:x<TAB>read:x"`` is one (odd) token and never grants ``read:x``.
     """
-    return frozenset(piece for piece in value.split(" ") if piece)
+    pieces = value.split(" ")
+    if "" in pieces:  # two spaces in a row, or a leading or trailing one
+        return frozenset(piece for piece in pieces if piece)
+    return frozenset(pieces)
 
 
 class _Fields(NamedTuple):

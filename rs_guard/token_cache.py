@@ -77,9 +77,11 @@ class VerifiedTokenCache:
         return None
 
     def put(self, token: AccessToken) -> None:
+        if self.maxsize <= 0:
+            return  # cache off
         size = len(token.raw) * 2 + _ENTRY_OVERHEAD
-        if self.maxsize <= 0 or size > self.max_bytes:
-            return  # cache off, or one entry alone would break the byte bound
+        if size > self.max_bytes:
+            return  # one entry alone would break the byte bound
         valid_from = (token.not_before or float("-inf")) - self.leeway
         valid_until = token.expires_at + self.leeway
         missed = _MISSED_AT.get()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
+from ._header_memo import HeaderMemo
 from ._jose import CompactJWS, JOSEError, parse_compact_jws
 from ._sharing import Sharing
 from .config import GuardConfig
@@ -62,6 +63,8 @@ class UnverifiedToken(NamedTuple):
     signature: bytes
     kid: str | None
     issuer: str
+    #: The header segment as sent: remembered once the signature is checked.
+    header_segment: bytes = b""
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float | None:
@@ -89,10 +92,13 @@ def is_client_token(claims: Mapping[str, Any], rfc9068: bool) -> bool:
     return rfc9068 and sub is not None and sub == claims.get("client_id")
 
 
-def parse_token(token: str) -> CompactJWS:
-    """The strict compact-JWS parse (RFC 7515 §7.1): three base64url segments of JSON."""
+def parse_token(token: str, known_headers: HeaderMemo | None = None) -> CompactJWS:
+    """The strict compact-JWS parse (RFC 7515 §7.1): three base64url segments of JSON.
+
+    ``known_headers``: headers of tokens whose signature was checked, by segment (a
+    header found there is not decoded again)."""
     try:
-        return parse_compact_jws(token)
+        return parse_compact_jws(token, known_headers)
     except JOSEError as exc:
         raise InvalidToken(
             f"the access token is malformed: {exc}", reason=Reason.MALFORMED
@@ -145,7 +151,9 @@ class TokenPolicy:
         sta = config.subject_type_authorization
         self.deny_users = sta is not None and sta.user == "deny_all"
         self.deny_clients = sta is not None and sta.client == "deny_all"
-        checks = [
+        #: The rules that read the header alone: a token whose header segment is in
+        #: :attr:`_headers` passed them already (see :meth:`precheck`).
+        header_checks = [
             NamedCheck("alg", "alg is the configured algorithm (RFC 8725 §3.1)", self.check_alg),
             NamedCheck("typ", "typ is an access-token type (RFC 9068 §2.1)", self.check_typ),
             NamedCheck(
@@ -154,6 +162,9 @@ class TokenPolicy:
                 self.check_header_parameters,
             ),
             NamedCheck("kid", "kid is a short string", self.check_kid),
+        ]
+        checks = [
+            *header_checks,
             NamedCheck("required", "every required claim is present", self.check_required),
             NamedCheck("iss", "iss is a configured issuer", self.check_issuer, ("iss",)),
             NamedCheck("aud", "aud includes the API identifier", self.check_audience, ("aud",)),
@@ -186,6 +197,11 @@ class TokenPolicy:
         #: The named rules, in the order :meth:`precheck` applies them.
         self.checks: tuple[NamedCheck, ...] = tuple(checks)
         self._runs = tuple(check.run for check in checks)
+        self._claim_runs = self._runs[len(header_checks) :]
+        #: Header segments of tokens whose signature was checked, with their decoded
+        #: header (which passed the header rules): a later token signed by the same key
+        #: repeats the segment, and neither decodes it nor applies those rules again.
+        self._headers = HeaderMemo()
 
     # -- step 1: everything but the signature ------------------------------------------
 
@@ -195,9 +211,12 @@ class TokenPolicy:
         For a nested JWE, ``token`` is the decrypted inner JWS and ``raw`` the presented
         JWE: the result keeps ``raw`` (the cache key, the DPoP ``ath`` input).
         """
-        jws = self.parse(token)
+        self.check_size(token)
+        jws = parse_token(token, self._headers)
         header, claims = jws.header, jws.payload
-        for run in self._runs:
+        # A remembered header passed the header rules (the first ones) under this policy;
+        # they read nothing but the header, so the claim rules are all that is left.
+        for run in self._claim_runs if jws.header_known else self._runs:
             run(header, claims, now)
         presented = token if raw is None else raw
         return UnverifiedToken(
@@ -208,6 +227,7 @@ class TokenPolicy:
             jws.signature,
             header.get("kid"),
             claims["iss"],
+            jws.header_segment,
         )
 
     def parse(self, token: str) -> CompactJWS:
@@ -295,7 +315,10 @@ class TokenPolicy:
         if isinstance(aud, str):
             if aud in self.audiences:
                 return
-        elif isinstance(aud, list) and aud and all(isinstance(a, str) for a in aud):
+        elif isinstance(aud, list) and aud:
+            for value in aud:  # a loop, not all(): no generator on every token
+                if not isinstance(value, str):
+                    raise InvalidToken("the aud claim is malformed", reason=Reason.INVALID_CLAIM)
             if not self.audiences.isdisjoint(aud):
                 return
         else:
@@ -363,6 +386,7 @@ class TokenPolicy:
     def finish(self, unverified: UnverifiedToken, key: VerificationKey) -> AccessToken:
         """The signature check with ``key``, then the :class:`AccessToken`."""
         self.check_signature(unverified, key)
+        self._headers.remember(unverified.header_segment, unverified.header)
         return self.build(unverified)
 
     def check_signature(self, unverified: UnverifiedToken, key: VerificationKey) -> None:

@@ -35,11 +35,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 
-from flask import Flask, Response, current_app, has_request_context, request
+from flask import Flask, Response, current_app
 from flask.typing import ResponseReturnValue
 from werkzeug.local import LocalProxy
 
@@ -50,17 +49,10 @@ from ..rar import DetailsSpec
 from ..requirements import Requirement
 from ..token import AccessToken
 from ._app_settings import config_from_app
-from ._decorate import Authorized, Guarded, protect, refuse_bare_use
+from ._decorate import protect, refuse_bare_use
+from ._flask_request import EXTENSION_KEY, GUARDED, AppState, current_token_of_request, state_of
 from ._routes import RouteRequirements, build_requirements
-from ._shell import (
-    Shell,
-    error_response,
-    record_verified,
-    status_line,
-    verified_under,
-    warn_if_htu_from_host,
-)
-from .wsgi import authenticate, token_from_environ
+from ._shell import Shell, error_response, status_line, warn_if_htu_from_host
 
 __all__ = [
     "EXTENSION_KEY",
@@ -73,36 +65,10 @@ __all__ = [
     "require_permissions",
 ]
 
-#: Where the extension keeps its per-app state: ``app.extensions["rs_guard"]``.
-EXTENSION_KEY = "rs_guard"
-
 log = logging.getLogger("rs_guard.flask")
 
 F = TypeVar("F", bound=Callable[..., Any])
 ErrorHandler = Callable[[RSGuardError], ResponseReturnValue]
-
-
-@dataclass
-class _AppState:
-    guard: Guard
-    check_scopes: bool
-    shell: Shell
-    scopes_checked: bool = False
-
-    def answer_metadata(self) -> Response | None:
-        """The RFC 9728 document, public: answered before authentication and any view."""
-        answer = self.shell.metadata_answer(request.script_root + request.path, request.method)
-        return None if answer is None else Response(answer.body, answer.status, answer.headers)
-
-
-def _state(app: Flask) -> _AppState:
-    state = app.extensions.get(EXTENSION_KEY)
-    if not isinstance(state, _AppState):
-        raise RuntimeError(
-            "rs_guard is not set up on this Flask app: call RSGuard(app) or "
-            "guard.init_app(app) before serving protected views"
-        )
-    return state
 
 
 class RSGuard:
@@ -140,7 +106,7 @@ class RSGuard:
         if guard is None:
             guard = Guard(config or self.config or config_from_app(app.config))
         check = self.check_scopes_setting
-        state = _AppState(
+        state = AppState(
             guard=guard,
             check_scopes=bool(guard.config.scopes) if check is None else check,
             shell=Shell.of(guard),
@@ -170,7 +136,7 @@ class RSGuard:
         app = app or self.app
         if app is None:
             raise TypeError("check_scopes(app): this extension is not bound to one app")
-        state = _state(app)
+        state = state_of(app)
         state.shell.check_routes(app, scopes=state.check_scopes)
         state.scopes_checked = True
 
@@ -205,7 +171,7 @@ class RSGuard:
         def apply(view: F) -> F:
             wrapped = decorator(view)
             state = self.app.extensions.get(EXTENSION_KEY) if self.app is not None else None
-            if isinstance(state, _AppState):
+            if isinstance(state, AppState):
                 one = SimpleNamespace(view_functions={view.__name__: wrapped})  # as an app
                 state.shell.check_routes(one, scopes=state.check_scopes)
             return wrapped
@@ -217,30 +183,13 @@ def default_error_response(exc: RSGuardError) -> Response:
     """The standard answer to a refusal: JSON body, ``WWW-Authenticate`` (RFC 6750 §3),
     ``Retry-After`` on 503, with the current app's challenge (schemes, realm)."""
     state = current_app.extensions.get(EXTENSION_KEY)
-    challenge = state.guard.challenge if isinstance(state, _AppState) else None
+    challenge = state.guard.challenge if isinstance(state, AppState) else None
     status, headers, body = error_response(exc, challenge)
     return Response(body, status=status_line(status), headers=headers)
 
 
-# -- per-request token ------------------------------------------------------------------
-
-
-def _request_token() -> Authorized:
-    """The request's token under this app's own settings (the middleware's, else verified)."""
-    req = request._get_current_object()  # type: ignore[attr-defined]  # one proxy lookup
-    environ, state = req.environ, _state(current_app)
-    token = verified_under(environ, state.guard.config)
-    if token is None:
-        token = authenticate(state.guard, environ)
-        record_verified(environ, state.guard.config, token)
-    return Authorized(token, req.method, req.path, state.shell.timing)
-
-
-_GUARDED = Guarded(lambda args, kwargs: _request_token())
-
-
 def _protect(requirements: RouteRequirements, name: str) -> Callable[[F], F]:
-    return lambda view: protect(view, requirements, lambda *_: _GUARDED, key="flask", name=name)
+    return lambda view: protect(view, requirements, lambda *_: GUARDED, key="flask", name=name)
 
 
 def require(
@@ -279,21 +228,14 @@ def require_permissions(*names: str) -> Callable[[F], F]:
 
 
 def _current_token() -> AccessToken:
-    if has_request_context():
-        environ = request.environ
-        state = current_app.extensions.get(EXTENSION_KEY)
-        # The extension's own settings only (provenance); else RSGuardWSGIMiddleware's token.
-        if isinstance(state, _AppState):
-            token = verified_under(environ, state.guard.config)
-        else:
-            token = token_from_environ(environ)
-        if token is not None:
-            return token
-    raise RuntimeError(
-        "current_token is only available while handling a request to a view protected by "
-        "rs_guard (@require(...), @require_any(...), @require_permissions(...)) or behind "
-        "RSGuardWSGIMiddleware"
-    )
+    token = current_token_of_request()
+    if token is None:
+        raise RuntimeError(
+            "current_token is only available while handling a request to a view protected "
+            "by rs_guard (@require(...), @require_any(...), @require_permissions(...)) or "
+            "behind RSGuardWSGIMiddleware"
+        )
+    return token
 
 
 #: The verified :class:`~rs_guard.token.AccessToken` of the current request.

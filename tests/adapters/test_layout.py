@@ -28,7 +28,7 @@ def _frameworks_imported_by(module: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "module", ["asgi", "wsgi", "_shell", "_routes", "_decorate", "_app_settings"]
+    "module", ["asgi", "wsgi", "_wsgi_io", "_shell", "_routes", "_decorate", "_app_settings"]
 )
 def test_protocol_modules_import_no_framework(module: str) -> None:
     assert _frameworks_imported_by(module) == []
