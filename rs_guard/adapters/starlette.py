@@ -31,7 +31,6 @@ names the route.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -64,9 +63,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The parameter added to an endpoint that has no ``request`` of its own (FastAPI style).
 _HIDDEN = "rs_guard_connection_"
-#: How many tokens' ``request.auth``/``request.user`` objects a middleware keeps.
-_MAX_PRINCIPALS = 4096
-
 _ANONYMOUS = UnauthenticatedUser()
 #: ``request.auth`` without a token (public path, anonymous mode): shared, so immutable.
 _NO_CREDENTIALS = AuthCredentials()
@@ -138,25 +134,13 @@ class RSGuardMiddleware(asgi.RSGuardMiddleware):
     """The ASGI middleware with Starlette's ``request.auth``/``request.user`` filled and
     refusals answered by the app's exception handler for ``RSGuardError``, if any."""
 
-    @functools.cached_property
-    def _principals(self) -> dict[int, tuple[AccessToken, TokenCredentials, TokenUser]]:
-        """``request.auth``/``request.user`` already made, by ``id(token)`` (bounded)."""
-        return {}
-
     def fill_principal(self, scope: Scope, token: AccessToken | None) -> None:
+        # With the token cache on, the middleware keeps what this writes for each token
+        # object: one TokenCredentials (immutable, hence shareable) per token.
         if token is None:
             scope["auth"], scope["user"] = _NO_CREDENTIALS, _ANONYMOUS
-            return
-        # Keyed by id(token): the entry holds the token, so the id cannot be reused while
-        # it lives; the guard's token cache hands back the same object for the same token.
-        principal = self._principals.get(id(token))
-        if principal is None or principal[0] is not token:
-            principal = (token, TokenCredentials(token), TokenUser(token))
-            if self.config.token_cache_size:  # else every request brings a new token
-                if len(self._principals) >= _MAX_PRINCIPALS:
-                    self._principals.clear()
-                self._principals[id(token)] = principal
-        scope["auth"], scope["user"] = principal[1], principal[2]
+        else:
+            scope["auth"], scope["user"] = TokenCredentials(token), TokenUser(token)
 
     async def refusal_app(
         self, scope: Scope, receive: Receive, exc: RSGuardError
