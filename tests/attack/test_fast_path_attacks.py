@@ -274,3 +274,50 @@ def test_the_records_of_one_request_never_reach_another(issuer: TokenIssuer, clo
 
     for _ in range(2):
         assert anyio.run(calls) == [alone, alone, both, alone, both]
+
+
+@pytest.mark.parametrize("with_token", [False, True], ids=["anonymous", "token"])
+def test_request_auth_shared_between_requests_cannot_be_changed_by_one(
+    issuer: TokenIssuer, clock: Any, with_token: bool
+) -> None:
+    """Starlette's ``request.auth``/``request.user`` objects are made once per token (and
+    once for every anonymous request) and shared. An endpoint that rewrites
+    ``request.auth.scopes`` (an app "adding roles") gave the next request of the same
+    token, or every anonymous one, what Starlette's ``requires`` then accepted."""
+    from starlette.applications import Starlette
+    from starlette.authentication import requires as starlette_requires
+    from starlette.middleware import Middleware
+    from starlette.requests import Request
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+    from starlette.testclient import TestClient
+
+    from rs_guard.adapters.starlette import RSGuardMiddleware as StarletteMiddleware
+
+    def grant(request: Request) -> PlainTextResponse:
+        request.auth.scopes = ("admin",)
+        return PlainTextResponse("granted")
+
+    def tag(request: Request) -> PlainTextResponse:
+        request.user.tagged = True
+        return PlainTextResponse("tagged")
+
+    @starlette_requires("admin")
+    def admin(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("admin")
+
+    def tagged(request: Request) -> PlainTextResponse:
+        return PlainTextResponse(str(getattr(request.user, "tagged", False)))
+
+    guard = AsyncGuard(issuer.config(), transport=issuer.transport(), clock=clock)
+    app = Starlette(
+        routes=[Route(f"/{f.__name__}", f) for f in (grant, tag, admin, tagged)],
+        middleware=[Middleware(StarletteMiddleware, guard=guard, allow_anonymous=True)],
+    )
+    headers = {"Authorization": f"Bearer {issuer.mint()}"} if with_token else {}
+    with TestClient(app, raise_server_exceptions=False) as client:
+        client.get("/admin", headers=headers)  # the shared objects made
+        assert client.get("/grant", headers=headers).status_code == 500  # read-only
+        assert client.get("/tag", headers=headers).status_code == 500
+        assert client.get("/admin", headers=headers).status_code == 403
+        assert client.get("/tagged", headers=headers).text == "False"
