@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -118,10 +118,19 @@ class RSGuardMiddleware:
         self._warming: _WarmUp | None = None
         self._tasks: TaskGroup | None = None
         self._urls = URLCache()
-        # With the token cache off every request brings a new token object: nothing kept.
-        self._admitted = TokenMemo(
-            self._admission, min(MEMO_SIZE, max(self.config.token_cache_size, 0))
-        )
+        # With the token cache off every request brings a new token object: nothing kept;
+        # nor for a subclass whose principal may read the request (principal_by_token).
+        memo_size = min(MEMO_SIZE, max(self.config.token_cache_size, 0))
+        self._admitted = TokenMemo(self._admission, memo_size if self.principal_by_token else 0)
+
+    #: :meth:`fill_principal` writes what depends on the token alone (a subclass that
+    #: overrides it gets ``False`` unless it sets this itself).
+    principal_by_token: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fill_principal" in cls.__dict__ and "principal_by_token" not in cls.__dict__:
+            cls.principal_by_token = False
 
     # -- hooks for a framework's glue (rs_guard.adapters.starlette) --------------------
 
@@ -129,9 +138,10 @@ class RSGuardMiddleware:
         """Write the principal of an admitted connection into ``scope`` (``token`` ``None``:
         a public path, or anonymous).
 
-        For a token, what it writes must depend on the token alone: with the token cache
-        on, the middleware writes it once per token object and copies it into later
-        requests that present the same token (:meth:`_admission`).
+        It runs on every request, unless the class sets :attr:`principal_by_token`: then
+        what it writes for a token must depend on the token alone, and with the token
+        cache on it runs once per token object and is copied into later requests that
+        present the same token (:meth:`_admission`).
         """
 
     async def refusal_app(

@@ -162,6 +162,8 @@ class RSGuardMiddleware(asgi.RSGuardMiddleware):
     """The ASGI middleware with Starlette's ``request.auth``/``request.user`` filled and
     refusals answered by the app's exception handler for ``RSGuardError``, if any."""
 
+    principal_by_token = True  # read-only objects made from the token alone
+
     def fill_principal(self, scope: Scope, token: AccessToken | None) -> None:
         # With the token cache on, the middleware keeps what this writes for each token
         # object: one TokenCredentials (immutable, hence shareable) per token.

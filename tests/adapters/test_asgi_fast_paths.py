@@ -243,3 +243,33 @@ def test_raw_header_values_follows_the_plain_rule() -> None:
         ]
         for name in ("authorization", "dpop", "host"):
             assert raw_header_values(raw, name) == reference_values(raw, name)
+
+
+class ClientPrincipal(asgi.RSGuardMiddleware):
+    """A subclass whose principal reads the request (its client address), not the token
+    alone: it must run on every request, with the request's own scope."""
+
+    def fill_principal(self, scope: Any, token: AccessToken | None) -> None:
+        scope["user"] = (token.subject if token else None, scope["client"][0])
+
+
+@pytest.mark.anyio
+async def test_a_subclass_principal_is_written_from_each_requests_own_scope(
+    issuer: TokenIssuer, clock: Any
+) -> None:
+    guard = AsyncGuard(issuer.config(), transport=issuer.transport(), clock=clock)
+    mw = ClientPrincipal(Seen(), guard=guard)
+    token = issuer.mint(scopes=["read:x"])
+    users = [
+        (await call(mw, token, client=(address, 5000)))[0]["user"]
+        for address in ("10.0.0.1", "10.0.0.2", "10.0.0.3")
+    ]
+    assert users == [
+        ("auth0|user-1", "10.0.0.1"),
+        ("auth0|user-1", "10.0.0.2"),
+        ("auth0|user-1", "10.0.0.3"),
+    ]
+    assert ClientPrincipal.principal_by_token is False
+    assert asgi.RSGuardMiddleware.principal_by_token is True
+    assert starlette.RSGuardMiddleware.principal_by_token is True
+    assert len(mw._admitted) == 0
