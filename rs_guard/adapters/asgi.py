@@ -118,8 +118,7 @@ class RSGuardMiddleware:
         self._warming: _WarmUp | None = None
         self._tasks: TaskGroup | None = None
         self._urls = URLCache()
-        # With the token cache off every request brings a new token object: nothing kept;
-        # nor for a subclass whose principal may read the request (principal_by_token).
+        # Nothing kept with the cache off (a new token object per request) or per request.
         memo_size = min(MEMO_SIZE, max(self.config.token_cache_size, 0))
         self._admitted = TokenMemo(self._admission, memo_size if self.principal_by_token else 0)
 
