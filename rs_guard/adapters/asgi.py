@@ -118,7 +118,7 @@ class RSGuardMiddleware:
         self._warming: _WarmUp | None = None
         self._tasks: TaskGroup | None = None
         self._urls = URLCache()
-        # Nothing kept with the cache off (a new token object per request) or per request.
+        # Nothing kept with the cache off (a new token each time) or a per-request principal.
         memo_size = min(MEMO_SIZE, max(self.config.token_cache_size, 0))
         self._admitted = TokenMemo(self._admission, memo_size if self.principal_by_token else 0)
 
