@@ -47,6 +47,8 @@ ROWS: tuple[Row, ...] = (
     ("thin strict", "thin_strict", True),
     ("thin PyJWT", "thin_pyjwt", True),
     ("rs_guard mw + requires", "mw_requires", True),
+    ("fixed principal + requires (requires' floor)", "requires_floor", True),
+    ("rs_guard mw, plain route", "mw_bare", True),
     ("README idiom, cache on", "idiom", True),
     ("README idiom, cache off", "idiom", False),
 )

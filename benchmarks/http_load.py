@@ -17,6 +17,9 @@ differs from ``unprotected`` only by its authentication:
 * ``thin_pyjwt``: the same middleware calling PyJWT's ``jwt.decode`` every request;
 * ``mw_requires``: :class:`rs_guard.adapters.starlette.RSGuardMiddleware` and Starlette's own
   ``requires(scope)`` on the endpoint;
+* ``requires_floor``: a middleware that only sets a fixed ``scope["auth"]``/``scope["user"]``,
+  and the same ``requires(scope)``: what Starlette's decorator costs by itself;
+* ``mw_bare``: ``RSGuardMiddleware`` before the plain route: the middleware alone;
 * ``idiom``: the README's FastAPI idiom, ``auth.install(app)`` and
   ``Security(auth, scopes=[...])`` (``RS_GUARD_TOKEN_CACHE=0`` turns its cache off).
 """
@@ -49,6 +52,8 @@ VARIANTS = (
     "thin_strict",
     "thin_pyjwt",
     "mw_requires",
+    "requires_floor",
+    "mw_bare",
     "idiom",
 )
 
@@ -96,6 +101,26 @@ def make_app() -> Any:
         async def hello_requires(request: Request) -> Any:
             return PlainTextResponse("hello")
 
+    elif variant == "requires_floor":
+        from starlette.authentication import requires
+
+        app.add_middleware(FixedPrincipal)
+
+        @app.get(PATH)
+        @requires(SCOPE)
+        async def hello_floor(request: Request) -> Any:
+            return PlainTextResponse("hello")
+
+    elif variant == "mw_bare":
+        from rs_guard.adapters.starlette import RSGuardMiddleware
+        from rs_guard.loaders import load_config
+
+        app.add_middleware(RSGuardMiddleware, config=load_config())
+
+        @app.get(PATH)
+        async def hello_bare() -> Any:
+            return PlainTextResponse("hello")
+
     elif variant == "idiom":
         from rs_guard import AccessToken, load_config
         from rs_guard.adapters.fastapi import RSGuard
@@ -122,6 +147,21 @@ def make_app() -> Any:
 async def _refuse(send: Send, status: int) -> None:
     await send({"type": "http.response.start", "status": status, "headers": []})
     await send({"type": "http.response.body", "body": b""})
+
+
+class FixedPrincipal:
+    """Sets one fixed ``scope["auth"]``/``scope["user"]`` (the ``requires_floor`` variant)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        from starlette.authentication import AuthCredentials, SimpleUser
+
+        self.app = app
+        self.auth = AuthCredentials([SCOPE])
+        self.user = SimpleUser("bench")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["auth"], scope["user"] = self.auth, self.user
+        await self.app(scope, receive, send)
 
 
 class ThinMiddleware:

@@ -15,7 +15,14 @@ def raw_header_values(raw: Sequence[tuple[bytes, bytes]], name: str) -> list[str
     that "Authorization" beside "authorization" counts as two headers.
     """
     key = name.encode("latin-1")
-    return [value.decode("latin-1") for field, value in raw if field.lower() == key]
+    size = len(key)
+    values = []
+    for got, value in raw:  # a loop: on every request, cheaper than a comprehension
+        # the usual lower-case name matches at once; another name of the same length is
+        # lowered (bytes.lower keeps the length, so no other name can match)
+        if got == key or (len(got) == size and got.lower() == key):
+            values.append(value.decode("latin-1"))
+    return values
 
 
 @dataclass(slots=True)

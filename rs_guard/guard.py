@@ -47,10 +47,10 @@ from .verify import TokenPolicy
 
 __all__ = ["AsyncGuard", "Flow", "Guard", "GuardCore", "KeyWanted"]
 
-#: Room for the scheme and spaces around the token in a remembered header value.
-_KNOWN_SCHEME_SLACK = 16
-
 log = logging.getLogger("rs_guard.guard")
+
+#: ``len("Bearer ")``: the one spelling of a header value that is remembered.
+_BEARER_LEN = 7
 
 #: At most this many Authorization header values are kept for :meth:`GuardCore.known_token`.
 _KNOWN_MAX = 1024
@@ -222,7 +222,8 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
           then reads nothing but the header value;
         * the value is one the flow accepted earlier from the token cache (so it passed
           every extraction rule, and no proof of possession is configured, whose proof
-          must be checked on every request);
+          must be checked on every request), spelt ``Bearer <token>``: one value per
+          cached token, so that the map is as small as the token cache;
         * the token cache still holds that very token: its own check of ``exp``/``nbf``
           with leeway on every hit, and its removal of tokens whose key changed;
         * nobody listens for accepted requests (no observer, no DEBUG logging).
@@ -242,9 +243,15 @@ class GuardCore(Generic[ClientT, TransportT, KeysT]):
 
     def _remember(self, header: str, token: AccessToken) -> None:
         known = self._known
-        if header in known or len(header) > len(token.raw) + _KNOWN_SCHEME_SLACK:
-            # A value padded far beyond its token is not remembered: the map's bytes stay
-            # bounded by the token cache's own (such a request still takes the flow).
+        if (
+            header in known
+            or len(header) != len(token.raw) + _BEARER_LEN
+            or not header.startswith("Bearer ")
+        ):
+            # Only "Bearer <token>" is remembered (RFC 6750 §2.1's spelling), one value
+            # per cached token: one token's other spellings (scheme case, spaces) cannot
+            # push other clients' values out, and the map's bytes stay bounded by the
+            # token cache's own. Other spellings take the flow.
             return
         if len(known) >= self._known_max:
             # StopIteration, RuntimeError: another thread changed it meanwhile

@@ -32,6 +32,7 @@ __all__ = [
     "send_answer",
     "send_refusal",
     "token_from_scope",
+    "verify_connection",
 ]
 
 Scope = MutableMapping[str, Any]
@@ -145,14 +146,25 @@ def known_token(guard: AsyncGuard, scope: Scope) -> AccessToken | None:
     )
 
 
+async def verify_connection(
+    guard: AsyncGuard, scope: Scope, urls: URLCache | None = None
+) -> AccessToken:
+    """The guard's whole flow on :func:`request_context`: the token, or the refusal raised."""
+    return await guard.authenticate(request_context(scope, guard.config, urls))
+
+
 async def authenticate(
     guard: AsyncGuard, scope: Scope, urls: URLCache | None = None
 ) -> AccessToken:
-    """The verified token of this connection (:func:`known_token`, else the guard's whole
-    flow on :func:`request_context`), or the refusal raised."""
+    """The verified token of this connection (:func:`known_token`, else
+    :func:`verify_connection`), or the refusal raised.
+
+    A middleware on every request calls the two itself (no coroutine when the token is
+    known), in this order.
+    """
     token = known_token(guard, scope)
     if token is None:
-        token = await guard.authenticate(request_context(scope, guard.config, urls))
+        token = await verify_connection(guard, scope, urls)
     return token
 
 

@@ -201,8 +201,8 @@ class Shell:
     """
 
     __slots__ = (
-        "_any_public",
         "allow_anonymous",
+        "any_public",
         "challenge",
         "config",
         "metadata",
@@ -222,7 +222,8 @@ class Shell:
         self.config = config
         self.challenge = challenge
         self.public_paths = PublicPaths(public_paths)
-        self._any_public = bool(self.public_paths)
+        #: Whether any path is public (else a middleware need not compute the route path).
+        self.any_public = bool(self.public_paths)
         self.allow_anonymous = allow_anonymous
         #: The guard's clock and the configured leeway, for route checks (step-up).
         self.timing = Timing(clock or time.time, config.leeway)
@@ -259,7 +260,7 @@ class Shell:
 
     def is_public(self, path: str) -> bool:
         """Whether ``path`` (decoded, without the query) skips authentication."""
-        return self._any_public and path in self.public_paths
+        return self.any_public and path in self.public_paths
 
     def accept(self, storage: Storage, token: AccessToken) -> None:
         """Keep the guard's token in the request, with the settings that verified it."""

@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio
 from anyio.abc import TaskGroup
@@ -51,15 +51,17 @@ from ._asgi_io import (
     Send,
     URLCache,
     WebSocketProgress,
-    authenticate,
+    known_token,
     request_context,
     route_path,
     send_answer,
     send_refusal,
     token_from_scope,
+    verify_connection,
 )
+from ._memo import MEMO_SIZE, TokenMemo
 from ._routes import check_route_scopes
-from ._shell import TOKEN_KEY, Shell, error_response, refusal_challenge
+from ._shell import TOKEN_KEY, VERIFIED_KEY, Shell, error_response, refusal_challenge
 
 __all__ = [
     "STATE_KEY",
@@ -116,11 +118,30 @@ class RSGuardMiddleware:
         self._warming: _WarmUp | None = None
         self._tasks: TaskGroup | None = None
         self._urls = URLCache()
+        # Nothing kept with the cache off (a new token each time) or a per-request principal.
+        memo_size = min(MEMO_SIZE, max(self.config.token_cache_size, 0))
+        self._admitted = TokenMemo(self._admission, memo_size if self.principal_by_token else 0)
+
+    #: :meth:`fill_principal` writes what depends on the token alone (a subclass that
+    #: overrides it gets ``False`` unless it sets this itself).
+    principal_by_token: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "fill_principal" in cls.__dict__ and "principal_by_token" not in cls.__dict__:
+            cls.principal_by_token = False
 
     # -- hooks for a framework's glue (rs_guard.adapters.starlette) --------------------
 
     def fill_principal(self, scope: Scope, token: AccessToken | None) -> None:
-        """Called for every admitted connection (``token`` ``None``: public or anonymous)."""
+        """Write the principal of an admitted connection into ``scope`` (``token`` ``None``:
+        a public path, or anonymous).
+
+        It runs on every request, unless the class sets :attr:`principal_by_token`: then
+        what it writes for a token must depend on the token alone, and with the token
+        cache on it runs once per token object and is copied into later requests that
+        present the same token (:meth:`_admission`).
+        """
 
     async def refusal_app(
         self, scope: Scope, receive: Receive, exc: RSGuardError
@@ -150,17 +171,23 @@ class RSGuardMiddleware:
             progress = WebSocketProgress(receive, send)
             receive, send = progress.wrapped_receive, progress.wrapped_send
         token: AccessToken | None = None
-        if not shell.is_public(route_path(scope)):
-            try:
-                token = await authenticate(self.guard, scope, self._urls)
-            except RSGuardError as exc:  # the guard has logged it (rs_guard.observability)
-                refusal = shell.refuse(scope, exc)
-                if refusal is not None:
-                    await self._refuse(scope, receive, send, exc, refusal)
-                    return
-            else:
-                shell.accept(scope, token)
-        self.fill_principal(scope, token)
+        # (the route path only when some path is public: it is not free on every request)
+        if not (shell.any_public and shell.is_public(route_path(scope))):
+            token = known_token(self.guard, scope)
+            if token is None:
+                try:
+                    token = await verify_connection(self.guard, scope, self._urls)
+                except RSGuardError as exc:  # the guard has logged it (observability)
+                    refusal = shell.refuse(scope, exc)
+                    if refusal is not None:
+                        await self._refuse(scope, receive, send, exc, refusal)
+                        return
+        if token is None:
+            self.fill_principal(scope, None)
+        elif VERIFIED_KEY in scope or not self._admitted.maxsize:
+            self._admit(scope, token)  # another guard's records to merge; or no memo
+        else:  # the usual case: what _admit writes, made once per token object
+            scope.update(self._admitted.get(token))
         try:
             await self.app(scope, receive, send)
         except RSGuardError as exc:  # raised by a route decorator or a dependency
@@ -168,6 +195,17 @@ class RSGuardMiddleware:
                 receive, send = progress.receive, progress.send
             answer = error_response(exc, refusal_challenge(scope, shell.challenge))
             await send_refusal(scope, receive, send, answer, exc.description, progress)
+
+    def _admit(self, storage: Scope, token: AccessToken) -> None:
+        """Keep an accepted token in the request: the shell's records, the principal."""
+        self.shell.accept(storage, token)
+        self.fill_principal(storage, token)
+
+    def _admission(self, token: AccessToken) -> dict[str, Any]:
+        """What :meth:`_admit` writes into a request that holds nothing of rs_guard yet."""
+        entries: dict[str, Any] = {}
+        self._admit(entries, token)
+        return entries
 
     async def _refuse(
         self,

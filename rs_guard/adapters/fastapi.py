@@ -184,15 +184,15 @@ class RSGuard(SecurityBase):
             if token is None:
                 token = await authenticate(self.guard, scope)
                 record_verified(scope, self.config, token)
-            self._check(token, tuple(security_scopes.scopes), scope)
+            if security_scopes.scopes:
+                self._check(token, security_scopes.scopes, scope)
         except RSGuardError:
             scope[CHALLENGE_KEY] = self.guard.challenge
             raise
         return token
 
-    def _check(self, token: AccessToken, needed: tuple[str, ...], scope: Any) -> None:
-        if not needed:
-            return
+    def _check(self, token: AccessToken, scopes: list[str], scope: Any) -> None:
+        needed = tuple(scopes)
         check = self._checks.get(needed)
         if check is None:
             check = self._checks.setdefault(needed, all_of(*needed))

@@ -31,7 +31,6 @@ names the route.
 
 from __future__ import annotations
 
-import functools
 import inspect
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
@@ -64,34 +63,59 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 #: The parameter added to an endpoint that has no ``request`` of its own (FastAPI style).
 _HIDDEN = "rs_guard_connection_"
-#: How many tokens' ``request.auth``/``request.user`` objects a middleware keeps.
-_MAX_PRINCIPALS = 4096
-
-_ANONYMOUS = UnauthenticatedUser()
-#: ``request.auth`` without a token (public path, anonymous mode): shared, so immutable.
-_NO_CREDENTIALS = AuthCredentials()
-_NO_CREDENTIALS.scopes = ()  # type: ignore[assignment]
 
 
-class TokenCredentials(AuthCredentials):
+class _ReadOnly:
+    """Attributes set once, in ``__init__``: the object is shared between requests (every
+    anonymous one, or every one of a token), so a request changing it would change what
+    the next one is granted (Starlette's ``requires`` reads ``request.auth.scopes``)."""
+
+    __slots__ = ()
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is shared between requests: read-only")
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"{type(self).__name__} is shared between requests: read-only")
+
+
+class _Credentials(_ReadOnly, AuthCredentials):
+    """``request.auth``: the scopes granted, a tuple, read-only."""
+
+    def __init__(self, scopes: tuple[str, ...]) -> None:
+        object.__setattr__(self, "scopes", scopes)
+
+
+class _Anonymous(_ReadOnly, UnauthenticatedUser):
+    """``request.user`` of a public path or an anonymous request, read-only."""
+
+
+_ANONYMOUS = _Anonymous()
+#: ``request.auth`` without a token (public path, anonymous mode): shared, so read-only.
+_NO_CREDENTIALS = _Credentials(())
+
+
+class TokenCredentials(_Credentials):
     """``request.auth`` of an authenticated request: what the token grants, read-only.
 
     ``scopes`` is ``token.granted`` (the ``scope`` claim, or ``permissions`` for an
     ``*_authz`` dialect with ``enforce_policies``), sorted, as a tuple: one instance is
-    shared by every request that presents the same token, so it must not be mutable.
+    shared by every request that presents the same token, so it cannot be changed.
     """
 
     def __init__(self, token: AccessToken) -> None:
-        self.scopes = tuple(sorted(token.granted))  # type: ignore[assignment]
+        super().__init__(tuple(sorted(token.granted)))
 
 
-class TokenUser(BaseUser):
-    """The ``request.user`` of an authenticated request: the token's subject."""
+class TokenUser(_ReadOnly, BaseUser):
+    """The ``request.user`` of an authenticated request: the token's subject (read-only,
+    shared by the requests of one token)."""
 
     __slots__ = ("token",)
+    token: AccessToken
 
     def __init__(self, token: AccessToken) -> None:
-        self.token = token
+        object.__setattr__(self, "token", token)
 
     @property
     def is_authenticated(self) -> bool:
@@ -138,25 +162,15 @@ class RSGuardMiddleware(asgi.RSGuardMiddleware):
     """The ASGI middleware with Starlette's ``request.auth``/``request.user`` filled and
     refusals answered by the app's exception handler for ``RSGuardError``, if any."""
 
-    @functools.cached_property
-    def _principals(self) -> dict[int, tuple[AccessToken, TokenCredentials, TokenUser]]:
-        """``request.auth``/``request.user`` already made, by ``id(token)`` (bounded)."""
-        return {}
+    principal_by_token = True  # read-only objects made from the token alone
 
     def fill_principal(self, scope: Scope, token: AccessToken | None) -> None:
+        # With the token cache on, the middleware keeps what this writes for each token
+        # object: one TokenCredentials (immutable, hence shareable) per token.
         if token is None:
             scope["auth"], scope["user"] = _NO_CREDENTIALS, _ANONYMOUS
-            return
-        # Keyed by id(token): the entry holds the token, so the id cannot be reused while
-        # it lives; the guard's token cache hands back the same object for the same token.
-        principal = self._principals.get(id(token))
-        if principal is None or principal[0] is not token:
-            principal = (token, TokenCredentials(token), TokenUser(token))
-            if self.config.token_cache_size:  # else every request brings a new token
-                if len(self._principals) >= _MAX_PRINCIPALS:
-                    self._principals.clear()
-                self._principals[id(token)] = principal
-        scope["auth"], scope["user"] = principal[1], principal[2]
+        else:
+            scope["auth"], scope["user"] = TokenCredentials(token), TokenUser(token)
 
     async def refusal_app(
         self, scope: Scope, receive: Receive, exc: RSGuardError

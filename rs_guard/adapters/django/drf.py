@@ -143,10 +143,15 @@ class RSGuardAuthentication(BaseAuthentication):
 
 
 def _guard(request: Request) -> Guard:
-    """The guard that authenticated the request (else the process's)."""
+    """The guard that authenticated the request; for an anonymous one, the guard of the
+    view's first rs_guard authentication class (its challenge answers the 401); else the
+    process's."""
     authenticator = getattr(request, "successful_authenticator", None)
     if isinstance(authenticator, RSGuardAuthentication):
         return authenticator.guard_of()
+    for candidate in getattr(request, "authenticators", None) or ():
+        if isinstance(candidate, RSGuardAuthentication):
+            return candidate.guard_of()
     return default_guard()[1]
 
 
