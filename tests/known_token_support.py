@@ -4,8 +4,11 @@ counter of the guard's flow runs (the known-token path skips the flow)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+import logging
+from collections.abc import Iterable, Iterator
 from typing import Any
+
+import pytest
 
 from rs_guard.adapters.wsgi import token_from_environ
 from rs_guard.guard import Flow, GuardCore
@@ -29,3 +32,15 @@ def count_flows(guard: GuardCore[Any, Any, Any]) -> list[int]:
 
     guard.authentication_flow = counted  # type: ignore[method-assign]
     return runs
+
+
+@pytest.fixture(autouse=True)
+def no_debug_logging() -> Iterator[None]:
+    """The suite logs rs_guard at DEBUG, and an accepted request that DEBUG logging would
+    report always takes the whole flow: modules that test the known-token path import
+    this (autouse) fixture to log at INFO."""
+    logger = logging.getLogger("rs_guard.guard")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    yield
+    logger.setLevel(level)

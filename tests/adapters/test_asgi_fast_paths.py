@@ -12,12 +12,11 @@
 
 from __future__ import annotations
 
-import logging
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from known_token_support import no_debug_logging  # noqa: F401  (autouse fixture)
 from refusals import expect_refusal
 
 from rs_guard import AccessToken, AsyncGuard
@@ -29,16 +28,6 @@ from rs_guard.testing import TokenIssuer
 
 B_AUDIENCE = "https://b.rs-guard.test"
 ADMISSION_KEYS = {TOKEN_KEY, VERIFIED_KEY, "auth", "user"}
-
-
-@pytest.fixture(autouse=True)
-def _no_debug_logging() -> Iterator[None]:
-    """DEBUG logging of accepted requests sends every request down the whole flow."""
-    logger = logging.getLogger("rs_guard.guard")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 class Seen:

@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from known_token_support import count_flows, hello
+from known_token_support import count_flows, hello, no_debug_logging  # noqa: F401  (autouse fixture)
 from refusals import expect_refusal
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -30,17 +30,6 @@ from rs_guard.config import ProofOfPossession
 from rs_guard.observability import Outcome
 from rs_guard.testing import TokenIssuer
 from rs_guard.testing.pop import DPoPKey
-
-
-@pytest.fixture(autouse=True)
-def _no_debug_logging() -> Iterator[None]:
-    """The suite logs rs_guard at DEBUG (to look for tokens in every line); DEBUG logging of
-    accepted requests turns the known-token path off, so it is INFO here."""
-    logger = logging.getLogger("rs_guard.guard")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 @pytest.fixture

@@ -11,14 +11,17 @@ from __future__ import annotations
 import gc
 import itertools
 import json
-import logging
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
-from known_token_support import count_flows, hello
+from known_token_support import (
+    count_flows,
+    hello,
+    no_debug_logging,  # noqa: F401  (autouse fixture)
+)
 from werkzeug.test import Client
 
 from rs_guard import AsyncGuard, Guard
@@ -27,16 +30,6 @@ from rs_guard.adapters.asgi import RSGuardMiddleware
 from rs_guard.adapters.wsgi import RSGuardWSGIMiddleware
 from rs_guard.observability import Outcome, add_observer, remove_observer
 from rs_guard.testing import TokenIssuer, generate_key
-
-
-@pytest.fixture(autouse=True)
-def _no_debug_logging() -> Iterator[None]:
-    """The suite logs rs_guard at DEBUG, which sends every request through the flow."""
-    logger = logging.getLogger("rs_guard.guard")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 async def _subject(scope: Any, receive: Any, send: Any) -> None:

@@ -8,16 +8,18 @@ The answers (status, challenge, body) must be the same on every repetition.
 
 from __future__ import annotations
 
-import logging
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI, Security
 from flask import Flask, jsonify
-from known_token_support import count_flows, hello
+from known_token_support import (
+    count_flows,
+    hello,
+    no_debug_logging,  # noqa: F401  (autouse fixture)
+)
 from werkzeug.test import Client
 
 from rs_guard import AsyncGuard, Guard
@@ -29,15 +31,6 @@ from rs_guard.errors import RSGuardError
 from rs_guard.extract import Credentials, check_syntax
 from rs_guard.testing import TokenIssuer
 from rs_guard.token import AccessToken
-
-
-@pytest.fixture(autouse=True)
-def _no_debug_logging() -> Iterator[None]:
-    logger = logging.getLogger("rs_guard.guard")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 def _answer(client: Client, environ: dict[str, Any]) -> tuple[int, str | None, bytes]:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import json
-import logging
 import tracemalloc
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +21,10 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
-from known_token_support import hello
+from known_token_support import (
+    hello,
+    no_debug_logging,  # noqa: F401  (autouse fixture)
+)
 from werkzeug.test import Client
 
 from rs_guard import Guard
@@ -32,15 +34,6 @@ from rs_guard.errors import InvalidToken
 from rs_guard.testing import TokenIssuer, generate_key
 
 Answer = tuple[int, Any, "str | None"]
-
-
-@pytest.fixture(autouse=True)
-def _no_debug_logging() -> Iterator[None]:
-    logger = logging.getLogger("rs_guard.guard")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 def seg(raw: str | bytes) -> str:

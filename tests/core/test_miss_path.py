@@ -12,12 +12,12 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
+from known_token_support import no_debug_logging  # noqa: F401  (autouse fixture)
 
 from rs_guard import AsyncGuard, Guard, RequestContext
 from rs_guard._jose import CompactJWS, parse_compact_jws
@@ -28,16 +28,6 @@ from rs_guard.testing import TokenIssuer
 from rs_guard.testing.issuer import tampered
 from rs_guard.token import AccessToken
 from rs_guard.verify import UnverifiedToken, _number
-
-
-@pytest.fixture(autouse=True)
-def _no_debug_logging() -> Iterator[None]:
-    """DEBUG logging of accepted requests turns the known-token map off: INFO here."""
-    logger = logging.getLogger("rs_guard.guard")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 def request(value: str) -> RequestContext:

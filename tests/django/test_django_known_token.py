@@ -22,7 +22,10 @@ from django.http import HttpRequest, JsonResponse
 from django.test import AsyncClient, Client
 from django.test.utils import override_settings
 from django.urls import path
-from known_token_support import count_flows
+from known_token_support import (
+    count_flows,
+    no_debug_logging,  # noqa: F401  (autouse fixture)
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -135,16 +138,6 @@ class Api(NamedTuple):
 
 def _answer(response: Any) -> Answer:
     return response.status_code, response.json(), response.headers.get("www-authenticate")
-
-
-@pytest.fixture(autouse=True)
-def _no_debug_logging() -> Iterator[None]:
-    """The suite logs rs_guard at DEBUG, which sends every request through the flow."""
-    logger = logging.getLogger("rs_guard.guard")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 def _serve(guard: Guard, layout: Layout) -> Iterator[Api]:

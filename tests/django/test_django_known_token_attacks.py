@@ -15,7 +15,6 @@ value the first one knows is never an answer for the second one.
 from __future__ import annotations
 
 import json
-import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -27,7 +26,10 @@ from django.test import AsyncClient, Client
 from django.test.client import FakePayload
 from django.test.utils import override_settings
 from django.urls import path
-from known_token_support import count_flows
+from known_token_support import (
+    count_flows,
+    no_debug_logging,  # noqa: F401  (autouse fixture)
+)
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -174,16 +176,6 @@ def _asgi(prefix: str, raw: Raw) -> Answer:
         return _answer(await AsyncClient().request(**scope))
 
     return anyio.run(call)
-
-
-@pytest.fixture(autouse=True)
-def _no_debug_logging() -> Iterator[None]:
-    """The suite logs rs_guard at DEBUG, which sends every request through the flow."""
-    logger = logging.getLogger("rs_guard.guard")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    yield
-    logger.setLevel(level)
 
 
 class Pair(NamedTuple):
