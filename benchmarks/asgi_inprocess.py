@@ -17,27 +17,26 @@ ranking is what counts).
 with ``--requests`` requests and with none, and the difference per request is printed
 (noise-free, like ``benchmarks/verify_instructions.py``; needs ``valgrind``). Count
 ratios track time ratios of the interpreted Python closely; C work (the RSA check)
-counts in its own instructions.
+counts in its own instructions. Both tables end with ``x base``, the ``unprotected``
+row's cost over the row's (a throughput ratio, as in the HTTP table).
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import cProfile
-import io
 import os
-import pstats
-import re
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from benchmarks import inprocess
 from benchmarks.http_load import VARIANTS, make_app
-from benchmarks.runner import PATH, SCOPE, median
+from benchmarks.inprocess import Run
+from benchmarks.runner import PATH
 
+MODULE = "benchmarks.asgi_inprocess"
+#: The apps' lifespan tasks, waiting for a shutdown that comes when the loop closes.
+LIFESPANS: set[asyncio.Task[None]] = set()
 Row = tuple[str, str, bool]  # name, variant, cache on
 ROWS: tuple[Row, ...] = (
     ("unprotected", "unprotected", True),
@@ -105,7 +104,7 @@ def driver(app: Any, token: str) -> Callable[[int], Coroutine[Any, Any, None]]:
     return run
 
 
-async def lifespan(app: Any) -> None:
+async def lifespan(app: Any, timeout: float) -> None:
     """Run the app's startup (the middleware warms the keys there)."""
     messages = [{"type": "lifespan.startup"}]
     started = asyncio.Event()
@@ -120,116 +119,67 @@ async def lifespan(app: Any) -> None:
         if message["type"].startswith("lifespan.startup"):
             started.set()
 
-    asyncio.get_running_loop().create_task(app({"type": "lifespan", "state": {}}, receive, send))
-    await asyncio.wait_for(started.wait(), 10)
+    task = asyncio.get_running_loop().create_task(
+        app({"type": "lifespan", "state": {}}, receive, send)
+    )
+    LIFESPANS.add(task)  # the loop holds tasks weakly: a waiting one would be collected
+    await asyncio.wait_for(started.wait(), timeout)
 
 
-async def measure(rows: tuple[Row, ...], token: str, requests: int, rounds: int) -> None:
-    runs = {}
-    for name, variant, cache in rows:
-        app = build(variant, cache)
-        await lifespan(app)
-        runs[name] = driver(app, token)
-        await runs[name](200)  # warm: keys, caches
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start = time.thread_time()  # CPU time: waiting for a busy core is not counted
-            await run(requests)
-            times[name].append((time.thread_time() - start) / requests * 1e6)
-    base = times[rows[0][0]]
-    print(f"{'row':<52}{'µs/req':>8}{'added':>8}   (median of {rounds} rounds)")
-    for name, values in times.items():
-        added = median([v - b for v, b in zip(values, base, strict=True)])
-        print(f"{name:<52}{median(values):8.1f}{added:+8.1f}")
+@contextmanager
+def event_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """A uvloop loop for the whole run; on leaving, the apps' lifespan tasks are cancelled."""
+    import uvloop
+
+    loop = uvloop.new_event_loop()
+    try:
+        yield loop
+    finally:
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.wait(pending))
+        loop.close()
 
 
-async def profile(variant: str, cache: bool, token: str, requests: int, top: int) -> None:
-    app = build(variant, cache)
-    await lifespan(app)
-    run = driver(app, token)
-    await run(200)
-    profiler = cProfile.Profile(time.thread_time)  # CPU time, as measure() uses
-    profiler.enable()
-    await run(requests)
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(top)
-    print(out.getvalue())
-
-
-async def child(variant: str, cache: bool, token: str, requests: int) -> None:
-    """One callgrind run: build, warm, then ``requests`` requests (0: the fixed cost)."""
-    app = build(variant, cache)
-    await lifespan(app)
-    run = driver(app, token)
-    await run(50)
-    await run(requests)
-
-
-def instructions(row: Row, requests: int) -> int:
+def prepared(
+    loop: asyncio.AbstractEventLoop, row: Row, token: str, warm: int, startup: float = 10.0
+) -> Run:
+    """``run(n)`` of one row, started (lifespan) and warmed with ``warm`` requests."""
     _, variant, cache = row
-    argv = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        sys.executable, "-m", "benchmarks.asgi_inprocess", "--child", variant,
-        "--cache", "on" if cache else "off", "--requests", str(requests),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
-    match = re.search(r"Collected : (\d+)", result.stderr)
-    if match is None:
-        raise SystemExit(f"callgrind printed no count:\n{result.stderr[-2000:]}")
-    return int(match.group(1))
+    app = build(variant, cache)
+    loop.run_until_complete(lifespan(app, startup))
+    requests = driver(app, token)
 
+    def run(n: int) -> None:
+        loop.run_until_complete(requests(n))
 
-def count_rows(rows: tuple[Row, ...], requests: int) -> None:
-    per_request: dict[str, float] = {}
-    print(f"{'row':<52}{'instr/req':>10}{'added':>10}{'x base':>8}")
-    for row in rows:
-        loaded, empty = instructions(row, requests), instructions(row, 0)
-        per_request[row[0]] = (loaded - empty) / requests
-        base = per_request[rows[0][0]]
-        value = per_request[row[0]]
-        print(f"{row[0]:<52}{value:10.0f}{value - base:+10.0f}{value / base:8.2f}", flush=True)
+    run(warm)  # warm: keys, caches
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--cprofile", choices=VARIANTS, help="profile this variant instead")
+    parser = inprocess.parser(__doc__, VARIANTS, top=45)
     parser.add_argument("--cache", choices=("on", "off"), default="on")
-    parser.add_argument("--top", type=int, default=45)
-    parser.add_argument("--instructions", action="store_true", help="count under callgrind")
     parser.add_argument("--rows", nargs="*", help="only the rows whose variant is named")
-    parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     rows = tuple(r for r in ROWS if not args.rows or r[1] in args.rows or r[0] == ROWS[0][0])
+    one: Row = ("", args.child or args.cprofile or "", args.cache == "on")  # --child, --cprofile
 
-    import uvloop
-
-    if args.child:  # under callgrind: the parent's keys, token and JWKS server
-        token = os.environ["RS_GUARD_BENCH_TOKEN"]
-        uvloop.run(child(args.child, args.cache == "on", token, args.requests))
-        return 0
-
-    from rs_guard.testing import JWKSServer, TokenIssuer
-
-    issuer = TokenIssuer()
-    token = issuer.mint(scopes=[SCOPE], subject="auth0|bench-user")
-    with JWKSServer(issuer.jwks) as jwks:
-        os.environ.update(
-            RS_GUARD_ISSUER=issuer.issuer,
-            RS_GUARD_AUDIENCE=issuer.audience,
-            RS_GUARD_JWKS_URI=jwks.jwks_uri,
-            RS_GUARD_BENCH_TOKEN=token,
-        )
-        if args.instructions:
-            count_rows(rows, args.requests)
-        elif args.cprofile:
-            uvloop.run(profile(args.cprofile, args.cache == "on", token, args.requests, args.top))
-        else:
-            uvloop.run(measure(rows, token, args.requests, args.rounds))
+    with event_loop() as loop:
+        if args.child:  # under callgrind, many times slower: a generous start-up wait
+            prepared(loop, one, inprocess.child_token(), 50, startup=600.0)(args.requests)
+            return 0
+        with inprocess.bench_env() as token:
+            if args.instructions:
+                inprocess.count_rows(MODULE, inprocess.variant_children(rows), args.requests, 52)
+            elif args.cprofile:
+                run = prepared(loop, one, token, 200)
+                inprocess.profile(run, args.requests, args.top, "cumulative")
+            else:
+                runs = {row[0]: prepared(loop, row, token, 200) for row in rows}
+                inprocess.measure(runs, args.requests, args.rounds, 52)
     return 0
 
 

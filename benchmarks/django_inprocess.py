@@ -15,7 +15,9 @@ decorator that check nothing (what Django charges for the two layers themselves)
 
 ``--instructions`` counts under valgrind's callgrind instead: each row runs in a child
 process with ``--requests`` requests and with none, and the difference per request is
-printed (noise-free; needs ``valgrind``).
+printed (noise-free; needs ``valgrind``). Both tables end with ``x base``, the
+``Django unprotected`` row's cost over the row's (a throughput ratio, as in the HTTP
+table).
 
 All rows live in one process (Django is configured once): the row in use is chosen by
 :func:`use`, which points ``ROOT_URLCONF`` at the row's URLs and the process's guard at
@@ -24,22 +26,18 @@ the row's guard.
 
 from __future__ import annotations
 
-import argparse
-import cProfile
 import functools
 import io
 import os
-import pstats
-import re
-import subprocess
 import sys
-import time
 import types
 from collections.abc import Callable
 from typing import Any
 
-from benchmarks.runner import PATH, SCOPE, median
+from benchmarks import inprocess
+from benchmarks.runner import PATH, SCOPE
 
+MODULE = "benchmarks.django_inprocess"
 ROWS = ("unprotected", "floor", "on", "off")
 NAMES = {
     "unprotected": "Django unprotected",
@@ -160,33 +158,15 @@ def driver(row: Row, token: str) -> Callable[[int], None]:
         statuses.append(status)
         return None
 
+    base = inprocess.gunicorn_environ()
     authorization = f"Bearer {token}"
 
     def run(n: int) -> None:
         use(row)
         for _ in range(n):
-            environ = {
-                "wsgi.version": (1, 0),
-                "wsgi.url_scheme": "http",
-                "wsgi.input": io.BytesIO(b""),
-                "wsgi.errors": sys.stderr,
-                "wsgi.multithread": True,
-                "wsgi.multiprocess": False,
-                "wsgi.run_once": False,
-                "SERVER_SOFTWARE": "gunicorn/23.0.0",
-                "REQUEST_METHOD": "GET",
-                "QUERY_STRING": "",
-                "RAW_URI": PATH,
-                "SERVER_PROTOCOL": "HTTP/1.1",
-                "HTTP_HOST": "127.0.0.1:8000",
-                "HTTP_AUTHORIZATION": authorization,
-                "REMOTE_ADDR": "127.0.0.1",
-                "REMOTE_PORT": "50000",
-                "SERVER_NAME": "127.0.0.1",
-                "SERVER_PORT": "8000",
-                "PATH_INFO": PATH,
-                "SCRIPT_NAME": "",
-            }
+            environ = dict(base)
+            environ["wsgi.input"] = io.BytesIO(b"")
+            environ["HTTP_AUTHORIZATION"] = authorization
             response = handler(environ, start_response)
             b"".join(response)
             response.close()
@@ -197,98 +177,33 @@ def driver(row: Row, token: str) -> Callable[[int], None]:
     return run
 
 
-def measure(rows: list[Row], token: str, requests: int, rounds: int) -> None:
-    runs = {row.name: driver(row, token) for row in rows}
-    for run in runs.values():
-        run(200)  # warm: keys, caches
-    times: dict[str, list[float]] = {name: [] for name in runs}
-    for _ in range(rounds):
-        for name, run in runs.items():
-            start = time.thread_time()
-            run(requests)
-            times[name].append((time.thread_time() - start) / requests * 1e6)
-    base = times[rows[0].name]
-    print(f"{'row':<40}{'µs/req':>8}{'added':>8}{'x base':>8}   (median of {rounds} rounds)")
-    for name, values in times.items():
-        added = median([v - b for v, b in zip(values, base, strict=True)])
-        ratio = median([b / v for v, b in zip(values, base, strict=True)])
-        print(f"{NAMES[name]:<40}{median(values):8.1f}{added:+8.1f}{ratio:8.2f}")
-
-
-def profile(row: Row, token: str, requests: int, top: int) -> None:
+def warmed(row: Row, token: str, warm: int) -> Callable[[int], None]:
     run = driver(row, token)
-    run(200)
-    profiler = cProfile.Profile(time.thread_time)
-    profiler.enable()
-    run(requests)
-    profiler.disable()
-    out = io.StringIO()
-    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
-    print(out.getvalue())
-
-
-def instructions(row: str, requests: int) -> int:
-    argv = [
-        "valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-        sys.executable, "-m", "benchmarks.django_inprocess", "--child", row,
-        "--requests", str(requests),
-    ]  # fmt: skip
-    env = {**os.environ, "PYTHONHASHSEED": "0"}
-    result = subprocess.run(argv, capture_output=True, text=True, env=env, check=True)
-    match = re.search(r"Collected : (\d+)", result.stderr)
-    if match is None:
-        raise SystemExit(f"callgrind printed no count:\n{result.stderr[-2000:]}")
-    return int(match.group(1))
-
-
-def count_rows(rows: tuple[str, ...], requests: int) -> None:
-    per_request: dict[str, float] = {}
-    print(f"{'row':<40}{'instr/req':>10}{'added':>10}{'x base':>8}")
-    for row in rows:
-        loaded, empty = instructions(row, requests), instructions(row, 0)
-        per_request[row] = value = (loaded - empty) / requests
-        base = per_request[rows[0]]
-        print(f"{NAMES[row]:<40}{value:10.0f}{value - base:+10.0f}{base / value:8.2f}", flush=True)
+    run(warm)  # warm: keys, caches
+    return run
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--rounds", type=int, default=7)
-    parser.add_argument("--cprofile", choices=ROWS, help="profile this row instead")
-    parser.add_argument("--top", type=int, default=40)
-    parser.add_argument("--instructions", action="store_true", help="count under callgrind")
+    parser = inprocess.parser(__doc__, ROWS, top=40)
     parser.add_argument("--rows", nargs="*", choices=ROWS, help="only these rows (and the base)")
-    parser.add_argument("--child", choices=ROWS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     rows = tuple(r for r in ROWS if not args.rows or r in args.rows or r == ROWS[0])
 
     if args.child:  # under callgrind: the parent's keys, token and JWKS server
         [row] = build((args.child,))
-        run = driver(row, os.environ["RS_GUARD_BENCH_TOKEN"])
-        run(50)
-        run(args.requests)
+        warmed(row, inprocess.child_token(), 50)(args.requests)
         return 0
 
-    from rs_guard.testing import JWKSServer, TokenIssuer
-
-    issuer = TokenIssuer()
-    token = issuer.mint(scopes=[SCOPE], subject="auth0|bench-user")
-    with JWKSServer(issuer.jwks) as jwks:
-        os.environ.update(
-            RS_GUARD_ISSUER=issuer.issuer,
-            RS_GUARD_AUDIENCE=issuer.audience,
-            RS_GUARD_JWKS_URI=jwks.jwks_uri,
-            RS_GUARD_BENCH_TOKEN=token,
-        )
-        os.environ.pop("RS_GUARD_TOKEN_CACHE", None)
+    with inprocess.bench_env() as token:
         if args.instructions:
-            count_rows(rows, args.requests)
+            counted = [(NAMES[row], [row]) for row in rows]
+            inprocess.count_rows(MODULE, counted, args.requests, 40)
         elif args.cprofile:
             [row] = build((args.cprofile,))
-            profile(row, token, args.requests, args.top)
+            inprocess.profile(warmed(row, token, 200), args.requests, args.top, "tottime")
         else:
-            measure(build(rows), token, args.requests, args.rounds)
+            runs = {NAMES[row.name]: warmed(row, token, 200) for row in build(rows)}
+            inprocess.measure(runs, args.requests, args.rounds, 40)
     return 0
 
 

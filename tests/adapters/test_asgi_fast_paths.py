@@ -77,12 +77,17 @@ def middleware(issuer: TokenIssuer, clock: Any, app: Any, **config: Any) -> Any:
     return starlette.RSGuardMiddleware(app, guard=guard)
 
 
+def behind(issuer: TokenIssuer, clock: Any, **config: Any) -> tuple[Seen, Any]:
+    """A :class:`Seen` app, and :func:`middleware` (a guard of ``config``) around it."""
+    seen = Seen()
+    return seen, middleware(issuer, clock, seen, **config)
+
+
 @pytest.mark.anyio
 async def test_a_known_token_gets_what_the_full_path_writes(
     issuer: TokenIssuer, clock: Any
 ) -> None:
-    seen = Seen()
-    mw = middleware(issuer, clock, seen)
+    _, mw = behind(issuer, clock)
     token = issuer.mint(scopes=["read:x", "write:x"])
     scopes = [(await call(mw, token))[0] for _ in range(4)]
     first, *later = (admission(s) for s in scopes)
@@ -109,8 +114,7 @@ async def test_another_guards_records_are_merged_not_replaced(
 ) -> None:
     """Guard A's middleware around guard B's: B's records join A's on every request (the
     full path), though B's token is known and its admission kept."""
-    seen = Seen()
-    inner = middleware(issuer, clock, seen, audience=B_AUDIENCE)
+    seen, inner = behind(issuer, clock, audience=B_AUDIENCE)
     outer = middleware(issuer, clock, inner)
     token = issuer.mint(claims={"aud": [issuer.audience, B_AUDIENCE]})
     for _ in range(3):
@@ -128,14 +132,13 @@ async def test_a_refusal_after_a_known_token_is_the_full_paths_refusal(
     issuer: TokenIssuer, clock: Any
 ) -> None:
     """The same token once known, then expired: the exact refusal of a first sight."""
-    seen = Seen()
-    mw = middleware(issuer, clock, seen)
+    seen, mw = behind(issuer, clock)
     token = issuer.mint(expires_in=60)
     for _ in range(3):
         assert (await call(mw, token))[1][0]["status"] == 200
     clock.advance(61 + mw.config.leeway)
     scope, sent = await call(mw, token)
-    fresh = middleware(issuer, clock, Seen())
+    _, fresh = behind(issuer, clock)
     first_scope, first_sent = await call(fresh, token)
     assert sent == first_sent
     start, body = sent
@@ -151,8 +154,7 @@ async def test_a_refusal_after_a_known_token_is_the_full_paths_refusal(
 
 @pytest.mark.anyio
 async def test_with_the_token_cache_off_nothing_is_kept(issuer: TokenIssuer, clock: Any) -> None:
-    seen = Seen()
-    mw = middleware(issuer, clock, seen, token_cache_size=0)
+    seen, mw = behind(issuer, clock, token_cache_size=0)
     token = issuer.mint()
     for _ in range(3):
         await call(mw, token)

@@ -13,26 +13,30 @@ precondition of the known path, when it does not hold, sends the request through
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any, NamedTuple
 
 import anyio
 import pytest
-from django.http import HttpRequest, JsonResponse
 from django.test import AsyncClient, Client
 from django.test.utils import override_settings
 from django.urls import path
+from django_support import LAYOUTS as ALL_LAYOUTS
+from django_support import (
+    READ,
+    Answer,
+    Layout,
+    answer_of,
+    middleware_of,
+    subject_and_scopes,
+    view_of,
+)
 from known_token_support import (
     count_flows,
     no_debug_logging,  # noqa: F401  (autouse fixture)
 )
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from rs_guard import Guard
-from rs_guard.adapters.django import DjangoGuardSettings, RSGuardMiddleware, get_token, require
-from rs_guard.adapters.django.drf import RSGuardAuthentication, requires
 from rs_guard.config import ProofOfPossession
 from rs_guard.observability import Outcome
 from rs_guard.testing import TokenIssuer
@@ -45,64 +49,15 @@ GUARDS: dict[str, Guard] = {}
 SEEN: list[AccessToken] = []
 urlpatterns: list[Any] = []
 
-
-READ = "read:appointments"
-
-
-class Middleware(RSGuardMiddleware):
-    """The middleware on the test's guard."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        guard = GUARDS["g"]
-        super().__init__(get_response, settings=DjangoGuardSettings(guard.config), guard=guard)
+Middleware = middleware_of(GUARDS, "g")
+#: The layouts of ``django_support`` but DRF under ASGI.
+LAYOUTS = {name: layout for name, layout in ALL_LAYOUTS.items() if name != "asgi-drf"}
 
 
-def _me(request: HttpRequest) -> JsonResponse:
-    token = get_token(request)
-    assert token is not None
+def _seen(token: AccessToken) -> dict[str, Any]:
+    """The views' answer; the token is recorded in :data:`SEEN`."""
     SEEN.append(token)
-    return JsonResponse({"sub": token.subject, "scopes": sorted(token.scopes)})
-
-
-async def _async_me(request: HttpRequest) -> JsonResponse:
-    return _me(request)
-
-
-def _drf_view(guard: Guard) -> Any:
-    class Authentication(RSGuardAuthentication):
-        pass
-
-    Authentication.guard = guard
-
-    class View(APIView):
-        authentication_classes = [Authentication]
-        permission_classes = [requires(READ)]
-
-        def get(self, request: Request) -> Response:
-            token: Any = request.auth
-            SEEN.append(token)
-            return Response({"sub": token.subject, "scopes": sorted(token.scopes)})
-
-    return View.as_view()
-
-
-class Layout(NamedTuple):
-    middleware: bool
-    view: str  # "sync", "async" or "drf"
-    asgi: bool
-
-
-LAYOUTS = {
-    "middleware": Layout(True, "sync", False),
-    "middleware-drf": Layout(True, "drf", False),
-    "decorator": Layout(False, "sync", False),
-    "drf": Layout(False, "drf", False),
-    "asgi-middleware": Layout(True, "async", True),
-    "asgi-decorator": Layout(False, "async", True),
-}
-
-#: What a test compares: the status, the JSON body, the ``WWW-Authenticate`` header.
-Answer = tuple[int, Any, "str | None"]
+    return subject_and_scopes(token)
 
 
 class Api(NamedTuple):
@@ -125,29 +80,20 @@ class Api(NamedTuple):
         if not self.layout.asgi:
             if lines == 2:  # as a WSGI server presents two lines: joined with a comma
                 joined = f"{authorization}, {authorization}"
-                return _answer(Client().get(url, HTTP_AUTHORIZATION=joined))
-            return _answer(Client().get(url, headers=headers))
+                return answer_of(Client().get(url, HTTP_AUTHORIZATION=joined))
+            return answer_of(Client().get(url, headers=headers))
 
         extra: dict[str, Any] = {"authorization": authorization} if lines == 2 else {}
 
         async def call() -> Answer:  # a second line: another spelling of the header name
-            return _answer(await AsyncClient().get(url, headers=headers, **extra))
+            return answer_of(await AsyncClient().get(url, headers=headers, **extra))
 
         return anyio.run(call)
 
 
-def _answer(response: Any) -> Answer:
-    return response.status_code, response.json(), response.headers.get("www-authenticate")
-
-
 def _serve(guard: Guard, layout: Layout) -> Iterator[Api]:
     GUARDS["g"] = guard
-    views = {
-        "sync": require(READ, guard=guard)(_me),
-        "async": require(READ, guard=guard)(_async_me),
-        "drf": _drf_view(guard),
-    }
-    urlpatterns[:] = [path("x", views[layout.view])]
+    urlpatterns[:] = [path("x", view_of(layout, guard, _seen))]
     middleware = [f"{__name__}.Middleware"] if layout.middleware else []
     with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=middleware):
         yield Api(guard, layout)

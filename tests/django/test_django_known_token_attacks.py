@@ -15,105 +15,46 @@ value the first one knows is never an answer for the second one.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import anyio
 import pytest
-from django.http import HttpRequest, JsonResponse
 from django.test import AsyncClient, Client
 from django.test.client import FakePayload
 from django.test.utils import override_settings
 from django.urls import path
+from django_support import (
+    LAYOUTS,
+    READ,
+    Answer,
+    Layout,
+    answer_of,
+    drf_view,
+    middleware_of,
+    subject,
+    view_of,
+    views,
+)
 from known_token_support import (
     count_flows,
     no_debug_logging,  # noqa: F401  (autouse fixture)
 )
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from rs_guard import Guard
-from rs_guard.adapters.django import (
-    DjangoGuardSettings,
-    RSGuardMiddleware,
-    default_guard,
-    get_token,
-    require,
-)
-from rs_guard.adapters.django.drf import RSGuardAuthentication, requires
+from rs_guard.adapters.django import default_guard, require
 from rs_guard.config import ProofOfPossession
 from rs_guard.testing import TokenIssuer
 from rs_guard.testing.pop import CertificateAuthority
 
-READ = "read:appointments"
 #: The guards of the running test, by route prefix ("f": fast, "s": the flow every time).
 GUARDS: dict[str, Guard] = {}
 urlpatterns: list[Any] = []
 
-
-def _middleware(prefix: str, other: str) -> type[RSGuardMiddleware]:
-    class Middleware(RSGuardMiddleware):
-        """The middleware of one prefix's guard (the other prefix is public to it)."""
-
-        def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-            guard = GUARDS[prefix]
-            settings = DjangoGuardSettings(guard.config, public_paths=(f"/{other}/*",))
-            super().__init__(get_response, settings=settings, guard=guard)
-
-    return Middleware
-
-
-FastMiddleware = _middleware("f", "s")
-FlowMiddleware = _middleware("s", "f")
-
-
-def _me(request: HttpRequest) -> JsonResponse:
-    token = get_token(request)
-    assert token is not None
-    return JsonResponse({"sub": token.subject, "scopes": sorted(token.scopes)})
-
-
-async def _async_me(request: HttpRequest) -> JsonResponse:
-    return _me(request)
-
-
-def _drf_view(guard: Guard) -> Any:
-    class Authentication(RSGuardAuthentication):
-        pass
-
-    Authentication.guard = guard
-
-    class View(APIView):
-        authentication_classes = [Authentication]
-        permission_classes = [requires(READ)]
-
-        def get(self, request: Request) -> Response:
-            token: Any = request.auth
-            return Response({"sub": token.subject, "scopes": sorted(token.scopes)})
-
-        def post(self, request: Request) -> Response:
-            return self.get(request)
-
-    return View.as_view()
-
-
-class Layout(NamedTuple):
-    middleware: bool
-    view: str  # "sync", "async" or "drf"
-    asgi: bool
-
-
-LAYOUTS = {
-    "middleware": Layout(True, "sync", False),
-    "middleware-drf": Layout(True, "drf", False),
-    "decorator": Layout(False, "sync", False),
-    "drf": Layout(False, "drf", False),
-    "asgi-middleware": Layout(True, "async", True),
-    "asgi-decorator": Layout(False, "async", True),
-    "asgi-drf": Layout(False, "drf", True),
-}
+# The middleware of one prefix's guard (the other prefix is public to it).
+FastMiddleware = middleware_of(GUARDS, "f", public_paths=("/s/*",))
+FlowMiddleware = middleware_of(GUARDS, "s", public_paths=("/f/*",))
 
 
 class Raw(NamedTuple):
@@ -126,17 +67,6 @@ class Raw(NamedTuple):
     body: str = ""
 
 
-Answer = tuple[int, Any, "str | None"]
-
-
-def _answer(response: Any) -> Answer:
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.content
-    return response.status_code, body, response.headers.get("www-authenticate")
-
-
 def _wsgi(prefix: str, raw: Raw) -> Answer:
     """As a WSGI server presents it: repeated lines joined with commas (RFC 9110 §5.3)."""
     environ: dict[str, Any] = {"QUERY_STRING": raw.query}
@@ -147,10 +77,10 @@ def _wsgi(prefix: str, raw: Raw) -> Answer:
     client = Client()
     url = f"/{prefix}/x"
     if raw.method == "POST":
-        return _answer(
+        return answer_of(
             client.post(url, raw.body, content_type="application/x-www-form-urlencoded", **environ)
         )
-    return _answer(client.generic(raw.method, url, **environ))
+    return answer_of(client.generic(raw.method, url, **environ))
 
 
 def _asgi(prefix: str, raw: Raw) -> Answer:
@@ -173,7 +103,7 @@ def _asgi(prefix: str, raw: Raw) -> Answer:
         scope["_body_file"] = FakePayload(body)
 
     async def call() -> Answer:
-        return _answer(await AsyncClient().request(**scope))
+        return answer_of(await AsyncClient().request(**scope))
 
     return anyio.run(call)
 
@@ -191,12 +121,7 @@ def _serve(fast: Guard, flow: Guard, layout: Layout) -> Iterator[Pair]:
     GUARDS.update(f=fast, s=flow)
     flow.observers.append(lambda outcome: None)  # the flow on every request
 
-    def view(guard: Guard) -> Any:
-        if layout.view == "drf":
-            return _drf_view(guard)
-        return require(READ, guard=guard)(_async_me if layout.view == "async" else _me)
-
-    urlpatterns[:] = [path("f/x", view(fast)), path("s/x", view(flow))]
+    urlpatterns[:] = [path("f/x", view_of(layout, fast)), path("s/x", view_of(layout, flow))]
     middleware = (
         [f"{__name__}.FastMiddleware", f"{__name__}.FlowMiddleware"] if layout.middleware else []
     )
@@ -303,30 +228,13 @@ class TwoGuards(NamedTuple):
 
 
 def _b_routes(b: Guard) -> list[Any]:
-    class AuthenticationOfB(RSGuardAuthentication):
-        guard = b
-
-    class DRFView(APIView):
-        authentication_classes = [AuthenticationOfB]
-        permission_classes = [requires()]
-
-        def get(self, request: Request) -> Response:
-            return Response({"sub": request.auth.subject})
-
-    def a_view(request: HttpRequest) -> JsonResponse:
-        token = get_token(request)
-        assert token is not None
-        return JsonResponse({"sub": token.subject})
-
-    async def async_a_view(request: HttpRequest) -> JsonResponse:
-        return a_view(request)
-
+    sync_view, async_view = views(subject)
     return [
-        path("a", require()(a_view)),
-        path("async-a", require()(async_a_view)),
-        path("b", require(guard=b)(a_view)),
-        path("async-b", require(guard=b)(async_a_view)),
-        path("drf-b", DRFView.as_view()),
+        path("a", require()(sync_view)),
+        path("async-a", require()(async_view)),
+        path("b", require(guard=b)(sync_view)),
+        path("async-b", require(guard=b)(async_view)),
+        path("drf-b", drf_view(b, [], subject)),
     ]
 
 
@@ -353,10 +261,10 @@ def _two_guards(issuer: TokenIssuer, **b_settings: Any) -> Iterator[TwoGuards]:
 
 def _get(route: str, authorization: str, *, asgi: bool) -> Answer:
     if not asgi:
-        return _answer(Client().get(route, headers={"Authorization": authorization}))
+        return answer_of(Client().get(route, headers={"Authorization": authorization}))
 
     async def call() -> Answer:
-        return _answer(await AsyncClient().get(route, headers={"Authorization": authorization}))
+        return answer_of(await AsyncClient().get(route, headers={"Authorization": authorization}))
 
     return anyio.run(call)
 
@@ -429,7 +337,7 @@ def test_an_mtls_guard_checks_the_certificate_on_every_request(
             "headers": [(b"host", b"testserver"), (b"authorization", f"Bearer {token}".encode())],
             "extensions": extensions,
         }
-        return _answer(await AsyncClient().request(**scope))
+        return answer_of(await AsyncClient().request(**scope))
 
     def tls(cert: Any) -> dict[str, Any]:
         return {"tls": {"client_cert_chain": [cert.cert_pem.decode()]}}
@@ -461,12 +369,12 @@ def test_drf_bound_to_another_guard_answers_an_anonymous_request_with_its_challe
     with override_settings(ROOT_URLCONF=__name__, MIDDLEWARE=[]):
         client = Client(raise_request_exception=False)
         # the decorator, the reference; DRF's permission class says its own words
-        assert _answer(client.get("/b")) == (
+        assert answer_of(client.get("/b")) == (
             401,
             {"error_description": "no access token was sent"},
             challenge,
         )
-        assert _answer(client.get("/drf-b")) == (
+        assert answer_of(client.get("/drf-b")) == (
             401,
             {"error_description": "this route requires an access token"},
             challenge,

@@ -9,22 +9,18 @@ same layouts as tests/adapters/test_provenance.py, for the Django adapter.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import pytest
-from django.http import HttpRequest, JsonResponse
 from django.test import AsyncClient, Client
 from django.test.utils import override_settings
 from django.urls import path
-from rest_framework.request import Request
-from rest_framework.response import Response
-from rest_framework.views import APIView
+from django_support import answer_of, drf_view, middleware_of, subject, views
 
 from rs_guard import Guard
-from rs_guard.adapters.django import DjangoGuardSettings, RSGuardMiddleware, get_token, require
-from rs_guard.adapters.django.drf import RSGuardAuthentication, requires
+from rs_guard.adapters.django import require
 from rs_guard.testing import TokenIssuer
 
 B_AUDIENCE = "https://b.rs-guard.test"
@@ -37,43 +33,19 @@ GUARDS: dict[str, Guard] = {}
 urlpatterns: list[Any] = []
 
 
-class MiddlewareOfA(RSGuardMiddleware):
-    """The middleware built from settings A (public: ``/public/*``)."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
-        a = GUARDS["a"]
-        settings = DjangoGuardSettings(a.config, public_paths=("/public/*",))
-        super().__init__(get_response, settings=settings, guard=a)
-
-
-def _me(request: HttpRequest) -> JsonResponse:
-    token = get_token(request)
-    assert token is not None
-    return JsonResponse({"sub": token.subject})
+#: The middleware built from settings A (public: ``/public/*``).
+MiddlewareOfA = middleware_of(GUARDS, "a", public_paths=("/public/*",))
 
 
 def _routes(b: Guard) -> list[Any]:
     """Views bound to guard B (decorated when the test's guards exist)."""
-
-    class AuthenticationOfB(RSGuardAuthentication):
-        guard = b
-
-    class DRFView(APIView):
-        authentication_classes = [AuthenticationOfB]
-        permission_classes = [requires()]
-
-        def get(self, request: Request) -> Response:
-            return Response({"sub": request.auth.subject})
-
-    async def async_me(request: HttpRequest) -> JsonResponse:
-        return _me(request)
-
-    sync_view = require(guard=b)(_me)
+    sync_view, async_view = views(subject)
+    of_b = require(guard=b)(sync_view)
     return [
-        path("b", sync_view),
-        path("public/b", sync_view),
-        path("async-b", require(guard=b)(async_me)),
-        path("drf-b", DRFView.as_view()),
+        path("b", of_b),
+        path("public/b", of_b),
+        path("async-b", require(guard=b)(async_view)),
+        path("drf-b", drf_view(b, [], subject)),
     ]
 
 
@@ -105,10 +77,6 @@ def for_both(issuer: TokenIssuer) -> str:
     return issuer.mint(subject="auth0|b-user", claims={"aud": [issuer.audience, B_AUDIENCE]})
 
 
-def answers(response: Any) -> tuple[int, Any, str | None]:
-    return response.status_code, response.json(), response.headers.get("www-authenticate")
-
-
 REFUSED = (
     401,
     {"error": "invalid_token", "error_description": "the token is meant for another audience"},
@@ -123,8 +91,8 @@ def test_view_of_b_behind_the_middleware_of_a(
 ) -> None:
     """``/b``: A verified the token first; ``/public/b``: a public path of A."""
     client = Client()
-    assert answers(client.get(route, headers=bearer(for_a(issuer)))) == REFUSED
-    assert answers(client.get(route, headers=bearer(for_both(issuer)))) == ACCEPTED
+    assert answer_of(client.get(route, headers=bearer(for_a(issuer)))) == REFUSED
+    assert answer_of(client.get(route, headers=bearer(for_both(issuer)))) == ACCEPTED
 
 
 def test_async_view_of_b_behind_the_middleware_of_a_under_asgi(
@@ -133,8 +101,8 @@ def test_async_view_of_b_behind_the_middleware_of_a_under_asgi(
     async def calls() -> list[tuple[int, Any, str | None]]:
         client = AsyncClient()
         return [
-            answers(await client.get("/async-b", headers=bearer(for_a(issuer)))),
-            answers(await client.get("/async-b", headers=bearer(for_both(issuer)))),
+            answer_of(await client.get("/async-b", headers=bearer(for_a(issuer)))),
+            answer_of(await client.get("/async-b", headers=bearer(for_both(issuer)))),
         ]
 
     assert anyio.run(calls) == [REFUSED, ACCEPTED]
@@ -145,5 +113,5 @@ def test_the_middleware_of_a_still_refuses_what_a_refuses(
 ) -> None:
     """A token for B only never gets past A's middleware (outside A's public paths)."""
     only_b = issuer.mint(subject="auth0|b-user", claims={"aud": B_AUDIENCE})
-    assert answers(Client().get("/b", headers=bearer(only_b))) == REFUSED
-    assert answers(Client().get("/public/b", headers=bearer(only_b))) == ACCEPTED
+    assert answer_of(Client().get("/b", headers=bearer(only_b))) == REFUSED
+    assert answer_of(Client().get("/public/b", headers=bearer(only_b))) == ACCEPTED
