@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import pytest
 from fastapi import APIRouter, FastAPI, Security
 from flask import Flask
+from provenance_support import B_AUDIENCE, WRONG_AUDIENCE, bearer, for_a, for_both
 from refusals import expect_refusal
 
 from rs_guard import AccessToken, AsyncGuard, Guard, GuardConfig
@@ -27,25 +28,6 @@ from rs_guard.testing.pop import DPoPKey
 with warnings.catch_warnings():  # Starlette >= 1.x prefers httpx2 for its test client
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient
-
-B_AUDIENCE = "https://b.rs-guard.test"
-WRONG_AUDIENCE = (
-    'Bearer error="invalid_token", error_description="the token is meant for another audience"'
-)
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def for_a(issuer: TokenIssuer) -> str:
-    """A token for API A only (the issuer's default audience)."""
-    return issuer.mint(subject="auth0|a-user")
-
-
-def for_both(issuer: TokenIssuer) -> str:
-    """A token whose audience holds both APIs: it passes A and B."""
-    return issuer.mint(subject="auth0|b-user", claims={"aud": [issuer.audience, B_AUDIENCE]})
 
 
 def fastapi_guard(issuer: TokenIssuer, clock: Any, config: GuardConfig) -> FastAPIGuard:

@@ -18,15 +18,11 @@ from django.test import AsyncClient, Client
 from django.test.utils import override_settings
 from django.urls import path
 from django_support import answer_of, drf_view, middleware_of, subject, views
+from provenance_support import B_AUDIENCE, WRONG_AUDIENCE, bearer, for_a, for_both
 
 from rs_guard import Guard
 from rs_guard.adapters.django import require
 from rs_guard.testing import TokenIssuer
-
-B_AUDIENCE = "https://b.rs-guard.test"
-WRONG_AUDIENCE = (
-    'Bearer error="invalid_token", error_description="the token is meant for another audience"'
-)
 
 #: The two guards of the running test (the middleware and the views find them here).
 GUARDS: dict[str, Guard] = {}
@@ -61,20 +57,6 @@ def guards(issuer: TokenIssuer, clock: Any) -> Iterator[tuple[Guard, Guard]]:
     urlpatterns.clear()
     a.close()
     b.close()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def for_a(issuer: TokenIssuer) -> str:
-    """A token for API A only (the issuer's default audience)."""
-    return issuer.mint(subject="auth0|a-user")
-
-
-def for_both(issuer: TokenIssuer) -> str:
-    """A token whose audience holds both APIs: it passes A and B."""
-    return issuer.mint(subject="auth0|b-user", claims={"aud": [issuer.audience, B_AUDIENCE]})
 
 
 REFUSED = (
